@@ -1,0 +1,775 @@
+/*
+ * The PostgreSQL backend (libpq).
+ *
+ * - Parameterised, prepared statements only; prepared again after every
+ *   reconnect (they live in the server session).
+ * - A lost connection is detected from PQstatus(), not only from SQLSTATE
+ *   (libpq reports a dead server with no SQLSTATE). Connection loss, admin
+ *   shutdown and a read-only server (after a failover) give
+ *   EPOCH_EUNAVAILABLE and drop the connection; the next call connects again,
+ *   so a multi-host conninfo with target_session_attrs=read-write finds the
+ *   new primary.
+ * - Tail-safe ids: every write transaction first takes a transaction-level
+ *   advisory lock, then draws its ids. The lock is released only after the
+ *   commit is visible, so ids become visible in increasing order across all
+ *   writers, processes and hosts of one database.
+ * - A batch is one explicit transaction sent as a pipeline, in chunks that
+ *   each end with a flush request, so neither side's socket buffer can fill
+ *   up and deadlock a large batch.
+ * - Migrations are versioned in epochreg_schema and serialised by another
+ *   advisory lock; the library never lowers synchronous_commit.
+ */
+#include "../internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifdef EPOCHREG_WITH_POSTGRES
+#include <libpq-fe.h>
+
+#define ORIGIN "postgresql"
+
+#define SCHEMA_VERSION 1
+
+/* pg_advisory_xact_lock keys: "epochreg" and "epochmig" as 64-bit integers. */
+#define WRITE_LOCK_KEY "7309464667967087975"
+#define MIGRATE_LOCK_KEY "7309464667966761319"
+
+/* Queries sent per pipeline chunk before reading their results. */
+#define PIPELINE_CHUNK 256
+
+/* Type OIDs of the parameters (pg_type.h). */
+#define INT8OID 20
+#define TEXTOID 25
+
+/* Statements prepared on each connection, in order. */
+enum { STMT_INSERT, STMT_GET, STMT_PRUNE, STMT_COUNT };
+
+static const struct {
+    const char *name;
+    const char *sql;
+    int nparams;
+    Oid types[7];
+} statements[STMT_COUNT] = {
+    [STMT_INSERT] = {"epochreg_insert",
+                     "WITH ins AS ("
+                     " INSERT INTO epochreg_records (epoch_us, tag, client_ip, protocol,"
+                     "  request_id, node, idempotency_key)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                     " ON CONFLICT (idempotency_key) DO NOTHING"
+                     " RETURNING " EPOCH__SQL_COLUMNS ")"
+                     " SELECT " EPOCH__SQL_COLUMNS ", false FROM ins"
+                     " UNION ALL"
+                     " SELECT " EPOCH__SQL_COLUMNS ", true FROM epochreg_records"
+                     " WHERE idempotency_key = $7 AND NOT EXISTS (SELECT 1 FROM ins)",
+                     7,
+                     {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+    [STMT_GET] = {"epochreg_get",
+                  "SELECT " EPOCH__SQL_COLUMNS " FROM epochreg_records WHERE id = $1",
+                  1,
+                  {INT8OID}},
+    [STMT_PRUNE] = {"epochreg_prune", "DELETE FROM epochreg_records WHERE epoch_us < $1", 1,
+                    {INT8OID}},
+};
+
+static const Oid list_types[EPOCH__LIST_PARAMS] = {INT8OID, INT8OID, INT8OID,
+                                                   INT8OID, TEXTOID, INT8OID};
+
+/* migrations[i] takes the schema from version i to i + 1: constant DDL. */
+static const char *const migration_1[] = {
+    "CREATE TABLE epochreg_records ("
+    " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " epoch_us bigint NOT NULL CHECK (epoch_us >= 0),"
+    " tag text CHECK (tag IS NULL OR octet_length(tag) BETWEEN 1 AND 128),"
+    " client_ip text NOT NULL CHECK (octet_length(client_ip) <= 45),"
+    " protocol text NOT NULL CHECK (protocol IN ('lib', 'cli', 'http', 'https')),"
+    " request_id text NOT NULL CHECK (octet_length(request_id) BETWEEN 1 AND 64),"
+    " node text NOT NULL CHECK (octet_length(node) BETWEEN 1 AND 64),"
+    " idempotency_key text UNIQUE CHECK (idempotency_key IS NULL OR"
+    "  octet_length(idempotency_key) BETWEEN 1 AND 128))",
+    "CREATE INDEX epochreg_records_epoch_us ON epochreg_records (epoch_us)",
+    "CREATE INDEX epochreg_records_tag ON epochreg_records (tag, id) WHERE tag IS NOT NULL",
+    NULL,
+};
+static const char *const *const migrations[SCHEMA_VERSION] = {migration_1};
+
+typedef struct pg_backend {
+    epoch_backend parent;
+    char *conninfo;
+    PGconn *conn;
+    int schema;              /* schema version seen on this connection */
+    int prepared;            /* the statements[] are prepared */
+    uint64_t list_prepared;  /* bit v: list variant v is prepared */
+} pg_backend;
+
+static void drop(pg_backend *b)
+{
+    if (b->conn)
+        PQfinish(b->conn);
+    b->conn = NULL;
+    b->prepared = 0;
+    b->list_prepared = 0;
+    b->schema = -1;
+}
+
+/* libpq's messages end in a newline and may span lines; keep the first. */
+static void first_line(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+    if (src)
+        while (src[n] && src[n] != '\n' && n + 1 < size)
+            n++;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+static int sqlstate_code(const char *s)
+{
+    if (!s || strlen(s) != 5)
+        return EPOCH_EUNAVAILABLE; /* libpq's own error: the connection */
+    if (!strncmp(s, "08", 2) || !strncmp(s, "53", 2) || !strncmp(s, "58", 2) ||
+        !strncmp(s, "57P", 3) || !strcmp(s, "57014") || !strcmp(s, "40001") ||
+        !strcmp(s, "40P01") || !strcmp(s, "25006") || !strcmp(s, "55P03"))
+        return EPOCH_EUNAVAILABLE;
+    if (!strcmp(s, "42P01") || !strcmp(s, "42703"))
+        return EPOCH_ESCHEMA;
+    if (!strcmp(s, "23505"))
+        return EPOCH_ECONFLICT;
+    if (!strncmp(s, "22", 2) || !strcmp(s, "23514") || !strcmp(s, "23502"))
+        return EPOCH_EINVAL;
+    return EPOCH_EINTERNAL;
+}
+
+/* Conditions after which this connection must not be used again. */
+static int must_drop(const char *s)
+{
+    return !s || !strncmp(s, "08", 2) || !strncmp(s, "57P", 3) || !strcmp(s, "25006");
+}
+
+/*
+ * Reports a failed statement: SQLSTATE as detail, connection state decides
+ * whether the store is unavailable, and a connection that should not be
+ * reused is dropped so the next call reconnects.
+ */
+static int fail(pg_backend *b, const PGresult *res, const char *what, epoch_error *err)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char msg[384];
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    first_line(msg, sizeof(msg), primary ? primary : b->conn ? PQerrorMessage(b->conn) : "");
+    int bad = !b->conn || PQstatus(b->conn) == CONNECTION_BAD;
+    int code = bad ? EPOCH_EUNAVAILABLE : sqlstate_code(state);
+    if (bad || must_drop(state))
+        drop(b);
+    if (!msg[0])
+        first_line(msg, sizeof(msg), "connection lost");
+    return epoch_error_set(err, code, ORIGIN, state, "%s: %s", what, msg);
+}
+
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message; /* the library never prints */
+}
+
+/* Runs a statement without parameters that returns no rows (transaction
+ * control, DDL). The text is always a constant. */
+static int command(pg_backend *b, const char *sql, const char *what, epoch_error *err)
+{
+    PGresult *res = PQexecParams(b->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+    int rc = ok ? 0 : fail(b, res, what, err);
+    PQclear(res);
+    return rc;
+}
+
+/* Reads one integer from a one-row query with constant text and optional
+ * constant parameter. */
+static int query_int(pg_backend *b, const char *sql, const char *param, int64_t *out,
+                     const char *what, epoch_error *err)
+{
+    const Oid types[1] = {INT8OID};
+    PGresult *res = PQexecParams(b->conn, sql, param ? 1 : 0, param ? types : NULL,
+                                 param ? &param : NULL, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = fail(b, res, what, err);
+    } else if (PQntuples(res) != 1 || PQnfields(res) != 1) {
+        rc = epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL, "%s: unexpected result",
+                             what);
+    } else {
+        const char *v = PQgetisnull(res, 0, 0) ? "0" : PQgetvalue(res, 0, 0);
+        if (epoch__parse_i64(v, strlen(v), out) < 0)
+            rc = epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                                 "%s: not an integer", what);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int read_schema(pg_backend *b, epoch_error *err)
+{
+    int64_t exists = 0, v = 0;
+    int rc = query_int(b, "SELECT (to_regclass('epochreg_schema') IS NOT NULL)::int", NULL,
+                       &exists, "reading the schema version", err);
+    if (rc == 0 && exists)
+        rc = query_int(b, "SELECT coalesce(max(version), 0) FROM epochreg_schema", NULL, &v,
+                       "reading the schema version", err);
+    if (rc == 0)
+        b->schema = (int)(v > 1000000 ? 1000000 : v);
+    return rc;
+}
+
+static int connect_db(pg_backend *b, epoch_error *err)
+{
+    /* Defaults come before dbname, which expands the caller's conninfo and so
+     * overrides them; client_encoding comes after, because records are UTF-8. */
+    static const char *const keys[] = {"connect_timeout", "keepalives",
+                                       "keepalives_idle", "keepalives_interval",
+                                       "keepalives_count", "application_name",
+                                       "dbname", "client_encoding", NULL};
+    const char *values[] = {"5", "1", "30", "10", "3", "epochreg", b->conninfo, "UTF8", NULL};
+    b->conn = PQconnectdbParams(keys, values, 1);
+    if (!b->conn)
+        return epoch_error_set(err, EPOCH_ENOMEM, ORIGIN, NULL,
+                               "out of memory connecting to PostgreSQL");
+    if (PQstatus(b->conn) != CONNECTION_OK) {
+        char msg[384];
+        first_line(msg, sizeof(msg), PQerrorMessage(b->conn));
+        drop(b);
+        return epoch_error_set(err, EPOCH_EUNAVAILABLE, ORIGIN, NULL,
+                               "cannot connect to PostgreSQL: %s", msg);
+    }
+    PQsetNoticeProcessor(b->conn, ignore_notice, NULL);
+    b->prepared = 0;
+    b->list_prepared = 0;
+    return read_schema(b, err);
+}
+
+static int schema_error(const pg_backend *b, epoch_error *err)
+{
+    if (b->schema > SCHEMA_VERSION)
+        return epoch_error_set(err, EPOCH_ESCHEMA, ORIGIN, NULL,
+                               "store schema version %d is newer than this library "
+                               "supports (%d): upgrade epochreg",
+                               b->schema, SCHEMA_VERSION);
+    return epoch_error_set(err, EPOCH_ESCHEMA, ORIGIN, NULL,
+                           "the PostgreSQL store has schema version %d and epochreg needs "
+                           "%d: run `epochreg migrate` (or epoch_store_migrate())",
+                           b->schema, SCHEMA_VERSION);
+}
+
+static int prepare_statements(pg_backend *b, epoch_error *err)
+{
+    for (int i = 0; i < STMT_COUNT; i++) {
+        PGresult *res = PQprepare(b->conn, statements[i].name, statements[i].sql,
+                                  statements[i].nparams, statements[i].types);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        int rc = ok ? 0 : fail(b, res, "preparing statements", err);
+        PQclear(res);
+        if (rc < 0)
+            return rc;
+    }
+    b->prepared = 1;
+    return 0;
+}
+
+/*
+ * Makes sure there is a live connection, reconnecting if the last one was
+ * lost. With @p need_records, also that the schema is current (re-read once
+ * when it was not, in case another process migrated meanwhile) and the
+ * statements are prepared.
+ */
+static int ensure(pg_backend *b, int need_records, epoch_error *err)
+{
+    int rc;
+    if (b->conn && PQstatus(b->conn) != CONNECTION_OK)
+        drop(b);
+    if (!b->conn && (rc = connect_db(b, err)) < 0)
+        return rc;
+    if (!need_records)
+        return 0;
+    if (b->schema != SCHEMA_VERSION) {
+        if ((rc = read_schema(b, err)) < 0)
+            return rc;
+        if (b->schema != SCHEMA_VERSION)
+            return schema_error(b, err);
+    }
+    if (!b->prepared && (rc = prepare_statements(b, err)) < 0)
+        return rc;
+    return 0;
+}
+
+static int decode_row(const PGresult *res, int row, epoch_record *rec, epoch_error *err)
+{
+    epoch__text cols[EPOCH__COL_COUNT];
+    int64_t id = 0, epoch_us = -1;
+    const char *v;
+    for (int i = 0; i < EPOCH__COL_COUNT; i++) {
+        if (PQgetisnull(res, row, 2 + i)) {
+            cols[i].p = NULL;
+            cols[i].n = 0;
+        } else {
+            cols[i].p = PQgetvalue(res, row, 2 + i);
+            cols[i].n = (size_t)PQgetlength(res, row, 2 + i);
+        }
+    }
+    v = PQgetvalue(res, row, 0);
+    if (epoch__parse_i64(v, strlen(v), &id) < 0)
+        id = 0;
+    v = PQgetvalue(res, row, 1);
+    if (epoch__parse_i64(v, strlen(v), &epoch_us) < 0)
+        epoch_us = -1;
+    return epoch__record_decode(rec, id, epoch_us, cols, ORIGIN, err);
+}
+
+/* ---- writing ---- */
+
+typedef struct insert_params {
+    char epoch_us[24];
+    const char *values[7];
+} insert_params;
+
+static void insert_values(const epoch_record *rec, insert_params *p)
+{
+    p->values[0] = epoch__i64_text(p->epoch_us, sizeof(p->epoch_us), rec->epoch_us);
+    p->values[1] = rec->tag[0] ? rec->tag : NULL;
+    p->values[2] = rec->client_ip;
+    p->values[3] = epoch_protocol_name(rec->protocol);
+    p->values[4] = rec->request_id;
+    p->values[5] = rec->node;
+    p->values[6] = rec->idempotency_key[0] ? rec->idempotency_key : NULL;
+}
+
+/*
+ * Takes the results of one pipelined query: the result itself, then the NULL
+ * that ends it. Returns the result (caller clears) or NULL when the
+ * connection broke.
+ */
+static PGresult *take_result(pg_backend *b)
+{
+    PGresult *res = PQgetResult(b->conn);
+    if (!res)
+        return NULL;
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_PIPELINE_SYNC) {
+        PGresult *end = PQgetResult(b->conn);
+        if (end) {
+            /* More than one result for one query: never sent by us. */
+            PQclear(end);
+        }
+    }
+    return res;
+}
+
+/* After a failure inside the pipeline: end it, read up to the sync, leave
+ * pipeline mode and roll the transaction back. Drops the connection when any
+ * of that goes wrong. */
+static void abandon_pipeline(pg_backend *b, int synced)
+{
+    if (!b->conn)
+        return;
+    if (!synced && PQpipelineSync(b->conn) != 1)
+        goto broken;
+    for (int nulls = 0; nulls < 2;) {
+        if (PQstatus(b->conn) == CONNECTION_BAD)
+            goto broken;
+        PGresult *res = PQgetResult(b->conn);
+        if (!res) {
+            nulls++;
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(res);
+        PQclear(res);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (PQexitPipelineMode(b->conn) != 1)
+        goto broken;
+    if (PQtransactionStatus(b->conn) != PQTRANS_IDLE) {
+        PGresult *res = PQexecParams(b->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok)
+            goto broken;
+    }
+    return;
+broken:
+    drop(b);
+}
+
+static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed, size_t count,
+                     epoch_error *err)
+{
+    pg_backend *b = (pg_backend *)backend;
+    const Oid lock_type[1] = {INT8OID};
+    const char *lock_key[1] = {WRITE_LOCK_KEY};
+    insert_params p;
+    PGresult *res = NULL;
+    int rc = ensure(b, 1, err);
+    int synced = 0, commit_sent = 0;
+    if (rc < 0)
+        return rc;
+    if (PQenterPipelineMode(b->conn) != 1)
+        return fail(b, NULL, "entering pipeline mode", err);
+
+    if (PQsendQueryParams(b->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+        PQsendQueryParams(b->conn, "SELECT pg_advisory_xact_lock($1)", 1, lock_type, lock_key,
+                          NULL, NULL, 0) != 1)
+        goto send_failed;
+
+    for (size_t start = 0; start < count; start += PIPELINE_CHUNK) {
+        size_t end = count - start > PIPELINE_CHUNK ? start + PIPELINE_CHUNK : count;
+        for (size_t i = start; i < end; i++) {
+            insert_values(&recs[i], &p);
+            if (PQsendQueryPrepared(b->conn, statements[STMT_INSERT].name, 7, p.values, NULL,
+                                    NULL, 0) != 1)
+                goto send_failed;
+        }
+        if (end == count) {
+            if (PQsendQueryParams(b->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+                PQpipelineSync(b->conn) != 1)
+                goto send_failed;
+            commit_sent = synced = 1;
+        } else if (PQsendFlushRequest(b->conn) != 1 || PQflush(b->conn) != 0) {
+            goto send_failed;
+        }
+
+        if (start == 0) {
+            for (int k = 0; k < 2; k++) { /* BEGIN, the lock */
+                res = take_result(b);
+                ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+                if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                    rc = fail(b, res, k ? "taking the write lock" : "starting a transaction",
+                              err);
+                    goto failed;
+                }
+                PQclear(res);
+                res = NULL;
+            }
+        }
+        for (size_t i = start; i < end; i++) {
+            res = take_result(b);
+            if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+                rc = fail(b, res, "inserting a record", err);
+                goto failed;
+            }
+            if (PQntuples(res) != 1 || PQnfields(res) != 9) {
+                rc = epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                                     "an idempotency key clashed but its record is missing");
+                goto failed;
+            }
+            if ((rc = decode_row(res, 0, &recs[i], err)) < 0)
+                goto failed;
+            existed[i] = PQgetvalue(res, 0, 8)[0] == 't';
+            PQclear(res);
+            res = NULL;
+        }
+    }
+
+    res = take_result(b); /* COMMIT */
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK ||
+        strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        int lost = !b->conn || PQstatus(b->conn) == CONNECTION_BAD;
+        rc = fail(b, res, lost ? "connection lost during COMMIT, outcome unknown (retry "
+                                 "with the same idempotency key)"
+                               : "committing",
+                  err);
+        goto failed;
+    }
+    PQclear(res);
+    res = PQgetResult(b->conn); /* the sync */
+    if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+        /* Committed, but the connection cannot be trusted any more. */
+        PQclear(res);
+        drop(b);
+        return 0;
+    }
+    PQclear(res);
+    if (PQexitPipelineMode(b->conn) != 1)
+        drop(b);
+    return 0;
+
+send_failed:
+    rc = fail(b, NULL, commit_sent ? "sending COMMIT" : "sending the batch", err);
+failed:
+    PQclear(res);
+    abandon_pipeline(b, synced);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+/*
+ * Runs a read; if it failed because a connection that predates the call had
+ * died (server restarted, idle connection cut), reconnects and runs it once
+ * more. Reads are safe to repeat; writes are never retried here.
+ */
+typedef int (*read_fn)(pg_backend *b, void *arg, epoch_error *err);
+
+static int with_retry(pg_backend *b, read_fn fn, void *arg, epoch_error *err)
+{
+    int had_conn = b->conn && PQstatus(b->conn) == CONNECTION_OK;
+    int rc = fn(b, arg, err);
+    if (rc == EPOCH_EUNAVAILABLE && had_conn && !b->conn) {
+        epoch_error_clear(err);
+        rc = fn(b, arg, err);
+    }
+    return rc;
+}
+
+typedef struct list_args {
+    const epoch_query *q;
+    epoch_record *out;
+    size_t *count;
+    int *more;
+} list_args;
+
+static int do_list(pg_backend *b, void *arg, epoch_error *err)
+{
+    list_args *a = arg;
+    unsigned int variant = epoch__list_variant(a->q);
+    char name[32], sql[512];
+    int rc = ensure(b, 1, err);
+    if (rc < 0)
+        return rc;
+    snprintf(name, sizeof(name), "epochreg_list_%u", variant);
+    if (!(b->list_prepared & (UINT64_C(1) << variant))) {
+        if (epoch__list_sql(sql, sizeof(sql), variant) < 0)
+            return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL, "list SQL too long");
+        PGresult *res = PQprepare(b->conn, name, sql, EPOCH__LIST_PARAMS, list_types);
+        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : fail(b, res, "preparing a list", err);
+        PQclear(res);
+        if (rc < 0)
+            return rc;
+        b->list_prepared |= UINT64_C(1) << variant;
+    }
+    char bufs[EPOCH__LIST_PARAMS][24];
+    const char *values[EPOCH__LIST_PARAMS];
+    epoch__list_params(a->q, bufs, values);
+    PGresult *res = PQexecPrepared(b->conn, name, EPOCH__LIST_PARAMS, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = fail(b, res, "listing records", err);
+        PQclear(res);
+        return rc;
+    }
+    int rows = PQntuples(res);
+    size_t n = 0;
+    for (int r = 0; r < rows && n < a->q->limit; r++, n++)
+        if ((rc = decode_row(res, r, &a->out[n], err)) < 0)
+            break;
+    *a->more = rows > (int)a->q->limit;
+    *a->count = n;
+    PQclear(res);
+    return rc;
+}
+
+static int pg_list(epoch_backend *backend, const epoch_query *q, epoch_record *out,
+                   size_t *count, int *more, epoch_error *err)
+{
+    list_args a = {q, out, count, more};
+    return with_retry((pg_backend *)backend, do_list, &a, err);
+}
+
+typedef struct get_args {
+    int64_t id;
+    epoch_record *out;
+} get_args;
+
+static int do_get(pg_backend *b, void *arg, epoch_error *err)
+{
+    get_args *a = arg;
+    char idbuf[24];
+    const char *values[1] = {epoch__i64_text(idbuf, sizeof(idbuf), a->id)};
+    int rc = ensure(b, 1, err);
+    if (rc < 0)
+        return rc;
+    PGresult *res =
+        PQexecPrepared(b->conn, statements[STMT_GET].name, 1, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = fail(b, res, "reading a record", err);
+    else if (PQntuples(res) == 0)
+        rc = epoch_error_set(err, EPOCH_ENOTFOUND, ORIGIN, NULL, "no record has id %lld",
+                             (long long)a->id);
+    else
+        rc = decode_row(res, 0, a->out, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_get(epoch_backend *backend, int64_t id, epoch_record *out, epoch_error *err)
+{
+    get_args a = {id, out};
+    return with_retry((pg_backend *)backend, do_get, &a, err);
+}
+
+static int do_ping(pg_backend *b, void *arg, epoch_error *err)
+{
+    (void)arg;
+    int rc = ensure(b, 0, err);
+    if (rc < 0)
+        return rc;
+    return command(b, "SELECT 1", "pinging the server", err);
+}
+
+static int pg_ping(epoch_backend *backend, epoch_error *err)
+{
+    return with_retry((pg_backend *)backend, do_ping, NULL, err);
+}
+
+static int pg_prune(epoch_backend *backend, int64_t before_us, int64_t *deleted,
+                    epoch_error *err)
+{
+    pg_backend *b = (pg_backend *)backend;
+    char buf[24];
+    const char *values[1] = {epoch__i64_text(buf, sizeof(buf), before_us)};
+    int rc = ensure(b, 1, err);
+    if (rc < 0)
+        return rc;
+    PGresult *res =
+        PQexecPrepared(b->conn, statements[STMT_PRUNE].name, 1, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = fail(b, res, "pruning records", err);
+    } else {
+        const char *n = PQcmdTuples(res);
+        if (epoch__parse_i64(n, strlen(n), deleted) < 0)
+            rc = epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                                 "prune returned no row count");
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* ---- schema ---- */
+
+static int pg_migrate(epoch_backend *backend, int *version, epoch_error *err)
+{
+    pg_backend *b = (pg_backend *)backend;
+    int rc = ensure(b, 0, err);
+    if (rc < 0)
+        return rc;
+    const char *enc = PQparameterStatus(b->conn, "server_encoding");
+    if (!enc || strcmp(enc, "UTF8") != 0)
+        return epoch_error_set(err, EPOCH_ESCHEMA, ORIGIN, NULL,
+                               "the database's encoding is %s; epochreg needs UTF8 "
+                               "(CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)",
+                               enc ? enc : "unknown");
+    int64_t v = 0, dummy = 0;
+    if ((rc = command(b, "BEGIN", "starting the migration", err)) < 0)
+        return rc;
+    if ((rc = query_int(b, "SELECT 0 FROM pg_advisory_xact_lock($1)", MIGRATE_LOCK_KEY,
+                        &dummy, "taking the migration lock", err)) < 0 ||
+        (rc = command(b,
+                      "CREATE TABLE IF NOT EXISTS epochreg_schema ("
+                      " version integer PRIMARY KEY,"
+                      " applied_at timestamptz NOT NULL DEFAULT now())",
+                      "creating the schema table", err)) < 0 ||
+        (rc = query_int(b, "SELECT coalesce(max(version), 0) FROM epochreg_schema", NULL, &v,
+                        "reading the schema version", err)) < 0)
+        goto fail;
+    if (v > SCHEMA_VERSION) {
+        b->schema = (int)(v > 1000000 ? 1000000 : v);
+        rc = schema_error(b, err);
+        goto fail;
+    }
+    for (; v < SCHEMA_VERSION; v++) {
+        for (const char *const *sql = migrations[v]; *sql; sql++)
+            if ((rc = command(b, *sql, "migrating the schema", err)) < 0)
+                goto fail;
+        char next[24];
+        const char *param = epoch__i64_text(next, sizeof(next), v + 1);
+        if ((rc = query_int(b,
+                            "WITH r AS (INSERT INTO epochreg_schema (version)"
+                            " VALUES ($1::bigint::integer) RETURNING version)"
+                            " SELECT count(*) FROM r",
+                            param, &dummy, "recording the schema version", err)) < 0)
+            goto fail;
+    }
+    if ((rc = command(b, "COMMIT", "committing the migration", err)) < 0)
+        goto fail;
+    b->schema = SCHEMA_VERSION;
+    if (version)
+        *version = SCHEMA_VERSION;
+    return 0;
+fail:
+    if (b->conn && PQtransactionStatus(b->conn) != PQTRANS_IDLE) {
+        PGresult *res = PQexecParams(b->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+        PQclear(res);
+    }
+    return rc;
+}
+
+static void pg_free(epoch_backend *backend)
+{
+    pg_backend *b = (pg_backend *)backend;
+    if (!b)
+        return;
+    drop(b);
+    epoch__free(b->conninfo);
+    epoch__free(b);
+}
+
+int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo, epoch_error *err)
+{
+    if (!out)
+        return epoch_error_set(err, EPOCH_EINVAL, ORIGIN, NULL, "out is NULL");
+    *out = NULL;
+    if (!conninfo || !conninfo[0])
+        return epoch_error_set(err, EPOCH_EINVAL, ORIGIN, NULL, "conninfo is empty");
+    if (!PQisthreadsafe())
+        return epoch_error_set(err, EPOCH_ENOTSUPPORTED, ORIGIN, NULL,
+                               "libpq was built without thread safety");
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
+    if (!opts) {
+        char msg[256];
+        first_line(msg, sizeof(msg), errmsg ? errmsg : "out of memory");
+        PQfreemem(errmsg);
+        return epoch_error_set(err, errmsg ? EPOCH_EINVAL : EPOCH_ENOMEM, ORIGIN, NULL,
+                               "invalid PostgreSQL connection string: %s", msg);
+    }
+    PQconninfoFree(opts);
+
+    pg_backend *b = epoch__calloc(1, sizeof(*b));
+    size_t n = strlen(conninfo);
+    char *copy = epoch__malloc(n + 1);
+    if (!b || !copy) {
+        epoch__free(b);
+        epoch__free(copy);
+        return epoch_error_set(err, EPOCH_ENOMEM, ORIGIN, NULL,
+                               "out of memory opening a PostgreSQL store");
+    }
+    memcpy(copy, conninfo, n + 1);
+    epoch_backend_init(&b->parent, EPOCH_BACKEND_VERSION);
+    b->parent.name = ORIGIN;
+    b->parent.insert = pg_insert;
+    b->parent.list = pg_list;
+    b->parent.get = pg_get;
+    b->parent.free = pg_free;
+    b->parent.ping = pg_ping;
+    b->parent.migrate = pg_migrate;
+    b->parent.prune = pg_prune;
+    b->conninfo = copy;
+    b->schema = -1;
+    int rc = connect_db(b, err);
+    if (rc < 0) {
+        pg_free(&b->parent);
+        return rc;
+    }
+    *out = &b->parent;
+    return 0;
+}
+
+#else /* !EPOCHREG_WITH_POSTGRES */
+
+int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo, epoch_error *err)
+{
+    (void)conninfo;
+    if (out)
+        *out = NULL;
+    return epoch_error_set(err, EPOCH_ENOTSUPPORTED, "postgresql", NULL,
+                           "this build of epochreg has no PostgreSQL backend");
+}
+
+#endif
