@@ -23,6 +23,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #ifdef EPOCHREG_WITH_POSTGRES
 #include <libpq-fe.h>
@@ -720,17 +721,6 @@ int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo, epoch_
     if (!PQisthreadsafe())
         return epoch_error_set(err, EPOCH_ENOTSUPPORTED, ORIGIN, NULL,
                                "libpq was built without thread safety");
-    char *errmsg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
-    if (!opts) {
-        char msg[256];
-        first_line(msg, sizeof(msg), errmsg ? errmsg : "out of memory");
-        PQfreemem(errmsg);
-        return epoch_error_set(err, errmsg ? EPOCH_EINVAL : EPOCH_ENOMEM, ORIGIN, NULL,
-                               "invalid PostgreSQL connection string: %s", msg);
-    }
-    PQconninfoFree(opts);
-
     pg_backend *b = epoch__calloc(1, sizeof(*b));
     size_t n = strlen(conninfo);
     char *copy = epoch__malloc(n + 1);
@@ -741,6 +731,25 @@ int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo, epoch_
                                "out of memory opening a PostgreSQL store");
     }
     memcpy(copy, conninfo, n + 1);
+    /* URI schemes are case-insensitive; libpq knows only the lower case. */
+    if (!strncasecmp(copy, "postgresql://", 13) || !strncasecmp(copy, "postgres://", 11))
+        for (char *c = copy; *c != ':'; c++)
+            *c = (char)(*c | 0x20);
+    b->conninfo = copy;
+
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(copy, &errmsg);
+    if (!opts) {
+        char msg[256];
+        first_line(msg, sizeof(msg), errmsg ? errmsg : "out of memory");
+        int code = errmsg ? EPOCH_EINVAL : EPOCH_ENOMEM;
+        PQfreemem(errmsg);
+        pg_free(&b->parent);
+        return epoch_error_set(err, code, ORIGIN, NULL,
+                               "invalid PostgreSQL connection string: %s", msg);
+    }
+    PQconninfoFree(opts);
+
     epoch_backend_init(&b->parent, EPOCH_BACKEND_VERSION);
     b->parent.name = ORIGIN;
     b->parent.insert = pg_insert;
@@ -750,7 +759,6 @@ int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo, epoch_
     b->parent.ping = pg_ping;
     b->parent.migrate = pg_migrate;
     b->parent.prune = pg_prune;
-    b->conninfo = copy;
     b->schema = -1;
     int rc = connect_db(b, err);
     if (rc < 0) {

@@ -27,8 +27,11 @@
 /* The schema version this code writes and reads. */
 #define SCHEMA_VERSION 1
 
-/* Marks a database file as an epochreg store (PRAGMA application_id). */
-#define APPLICATION_ID 0x45504f43 /* "EPOC" */
+/* Marks a database file as an epochreg store (PRAGMA application_id):
+ * 0x45504f43, "EPOC", written in decimal because SQL needs it so. */
+#define APPLICATION_ID 1162891075
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 
 /* How long a writer waits for another one, in milliseconds. */
 #define BUSY_TIMEOUT_MS 5000
@@ -51,7 +54,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
     ") STRICT;"
     "CREATE INDEX epochreg_records_epoch_us ON epochreg_records (epoch_us);"
     "CREATE INDEX epochreg_records_tag ON epochreg_records (tag, id) WHERE tag IS NOT NULL;"
-    "PRAGMA application_id = 1163218755;" /* APPLICATION_ID in decimal */
+    "PRAGMA application_id = " STRINGIFY(APPLICATION_ID) ";"
     "PRAGMA user_version = 1;",
 };
 
@@ -176,33 +179,36 @@ static int newer_schema(int version, epoch_error *err)
                            version, SCHEMA_VERSION);
 }
 
+/* Reads the schema version and refuses files that belong to another
+ * application: a foreign application_id, or a user_version without ours. */
+static int read_version(sqlite_backend *b, int *version, epoch_error *err)
+{
+    int app = 0, rc;
+    if ((rc = pragma_int(b, "PRAGMA user_version", version, err)) < 0 ||
+        (rc = pragma_int(b, "PRAGMA application_id", &app, err)) < 0)
+        return rc;
+    if ((app != 0 && app != APPLICATION_ID) || (app == 0 && *version != 0))
+        return epoch_error_set(err, EPOCH_EINVAL, ORIGIN, NULL,
+                               "the file is a SQLite database of another application");
+    if (*version > SCHEMA_VERSION)
+        return newer_schema(*version, err);
+    return 0;
+}
+
 /* Brings the schema to SCHEMA_VERSION inside BEGIN IMMEDIATE, so processes
  * that open a new file at the same time create it once. */
 static int sqlite_migrate(epoch_backend *backend, int *version, epoch_error *err)
 {
     sqlite_backend *b = (sqlite_backend *)backend;
-    int v = 0, app = 0, rc;
-    if ((rc = pragma_int(b, "PRAGMA user_version", &v, err)) < 0)
+    int v = 0, rc;
+    if ((rc = read_version(b, &v, err)) < 0)
         return rc;
     if (v == SCHEMA_VERSION)
         goto out;
-    if (v > SCHEMA_VERSION)
-        return newer_schema(v, err);
     if ((rc = run(b, b->begin, "starting the migration", err)) < 0)
         return rc;
-    if ((rc = pragma_int(b, "PRAGMA user_version", &v, err)) < 0)
+    if ((rc = read_version(b, &v, err)) < 0)
         goto fail;
-    if ((rc = pragma_int(b, "PRAGMA application_id", &app, err)) < 0)
-        goto fail;
-    if ((app != 0 && app != APPLICATION_ID) || (app == 0 && v != 0)) {
-        rc = epoch_error_set(err, EPOCH_EINVAL, ORIGIN, NULL,
-                             "the file is a SQLite database of another application");
-        goto fail;
-    }
-    if (v > SCHEMA_VERSION) {
-        rc = newer_schema(v, err);
-        goto fail;
-    }
     for (; v < SCHEMA_VERSION; v++) {
         int src = sqlite3_exec(b->db, migrations[v], NULL, NULL, NULL);
         if (src != SQLITE_OK) {
