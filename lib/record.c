@@ -14,8 +14,8 @@
 static const char *const field_names[] = {"tag", "client_ip", "request_id", "node",
                                           "idempotency_key"};
 
-static const size_t field_max[] = {EPOCH_TAG_MAX, EPOCH_CLIENT_IP_MAX, EPOCH_REQUEST_ID_MAX,
-                                   EPOCH_NODE_MAX, EPOCH_KEY_MAX};
+static const size_t field_max[] = {EPOCH_TAG_MAX, EPOCH_CLIENT_IP_MAX,
+                                   EPOCH_REQUEST_ID_MAX, EPOCH_NODE_MAX, EPOCH_KEY_MAX};
 
 /*
  * Length of the UTF-8 sequence at s (at most n bytes available) if it is
@@ -85,15 +85,18 @@ static int valid_ip(const char *s, size_t n)
 
 int epoch_field_check(epoch_field field, const char *value, epoch_error *err)
 {
+    epoch_error_clear(err);
     if ((unsigned)field >= sizeof(field_names) / sizeof(field_names[0]))
-        return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL,
-                               "unknown field %d", (int)field);
+        return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL, "unknown field %d",
+                               (int)field);
     const char *name = field_names[field];
     if (!value)
-        return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL, "%s is NULL", name);
+        return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL, "%s is NULL",
+                               name);
     size_t n = strnlen(value, field_max[field] + 1);
     if (n == 0)
-        return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL, "%s is empty", name);
+        return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL, "%s is empty",
+                               name);
     if (n > field_max[field])
         return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL,
                                "%s is longer than %zu bytes", name, field_max[field]);
@@ -119,9 +122,9 @@ int epoch_field_check(epoch_field field, const char *value, epoch_error *err)
     case EPOCH_FIELD_NODE:
         for (size_t i = 0; i < n; i++)
             if (!id_char(s[i]))
-                return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL,
-                                       "%s may only contain A-Z a-z 0-9 . _ : - (byte %zu)",
-                                       name, i);
+                return epoch_error_set(
+                    err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL,
+                    "%s may only contain A-Z a-z 0-9 . _ : - (byte %zu)", name, i);
         break;
     case EPOCH_FIELD_IDEMPOTENCY_KEY:
         for (size_t i = 0; i < n; i++)
@@ -145,6 +148,7 @@ static int check_optional(epoch_field field, const char *value, epoch_error *err
 
 int epoch_entry_check(const epoch_entry *entry, epoch_error *err)
 {
+    epoch_error_clear(err);
     if (!entry)
         return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL, "entry is NULL");
     if (entry->epoch_us < 0 || entry->epoch_us > EPOCH_TIME_MAX)
@@ -153,13 +157,15 @@ int epoch_entry_check(const epoch_entry *entry, epoch_error *err)
                                (long long)entry->epoch_us, (long long)EPOCH_TIME_MAX);
     if (!epoch_protocol_name(entry->protocol))
         return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL,
-                               "protocol %d is not a known protocol", (int)entry->protocol);
+                               "protocol %d is not a known protocol",
+                               (int)entry->protocol);
     int rc;
     if ((rc = check_optional(EPOCH_FIELD_TAG, entry->tag, err)) < 0 ||
         (rc = check_optional(EPOCH_FIELD_CLIENT_IP, entry->client_ip, err)) < 0 ||
         (rc = check_optional(EPOCH_FIELD_REQUEST_ID, entry->request_id, err)) < 0 ||
         (rc = check_optional(EPOCH_FIELD_NODE, entry->node, err)) < 0 ||
-        (rc = check_optional(EPOCH_FIELD_IDEMPOTENCY_KEY, entry->idempotency_key, err)) < 0)
+        (rc = check_optional(EPOCH_FIELD_IDEMPOTENCY_KEY, entry->idempotency_key, err)) <
+            0)
         return rc;
     return 0;
 }
@@ -227,6 +233,7 @@ int epoch_request_id_generate(char *buf, size_t size, epoch_error *err)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char raw[16];
+    epoch_error_clear(err);
     if (!buf || size < 2 * sizeof(raw) + 1)
         return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL,
                                "request id buffer needs %zu bytes", 2 * sizeof(raw) + 1);
@@ -327,8 +334,8 @@ int epoch__record_decode(epoch_record *rec, int64_t id, int64_t epoch_us,
         (rc = decode_text(protocol, sizeof(protocol) - 1, cols[EPOCH__COL_PROTOCOL], 1,
                           "protocol", id, origin, err)) < 0 ||
         (rc = decode_text(rec->request_id, EPOCH_REQUEST_ID_MAX,
-                          cols[EPOCH__COL_REQUEST_ID], 1, "request_id", id, origin, err)) <
-            0 ||
+                          cols[EPOCH__COL_REQUEST_ID], 1, "request_id", id, origin,
+                          err)) < 0 ||
         (rc = decode_text(rec->node, EPOCH_NODE_MAX, cols[EPOCH__COL_NODE], 1, "node", id,
                           origin, err)) < 0 ||
         (rc = decode_text(rec->idempotency_key, EPOCH_KEY_MAX, cols[EPOCH__COL_KEY], 0,
@@ -336,6 +343,7 @@ int epoch__record_decode(epoch_record *rec, int64_t id, int64_t epoch_us,
         return rc;
     if (epoch_protocol_parse(&rec->protocol, protocol) < 0)
         return epoch_error_set(err, EPOCH_EINTERNAL, origin, NULL,
-                               "stored record %lld has an unknown protocol", (long long)id);
+                               "stored record %lld has an unknown protocol",
+                               (long long)id);
     return 0;
 }

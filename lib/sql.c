@@ -40,21 +40,23 @@ int epoch__list_sql(char *buf, size_t size, unsigned int variant)
         unsigned int bit;
         const char *cond;
     } filters[] = {
-        {EPOCH__LIST_AFTER, "id > $1"},         {EPOCH__LIST_BEFORE, "id < $2"},
-        {EPOCH__LIST_SINCE, "epoch_us >= $3"},  {EPOCH__LIST_UNTIL, "epoch_us < $4"},
+        {EPOCH__LIST_AFTER, "id > $1"},        {EPOCH__LIST_BEFORE, "id < $2"},
+        {EPOCH__LIST_SINCE, "epoch_us >= $3"}, {EPOCH__LIST_UNTIL, "epoch_us < $4"},
         {EPOCH__LIST_TAG, "tag = $5"},
     };
     size_t len = 0;
     if (size == 0 || variant >= EPOCH__LIST_VARIANTS)
         return -1;
     buf[0] = '\0';
-    if (append(buf, size, &len, "SELECT " EPOCH__SQL_COLUMNS " FROM epochreg_records") < 0)
+    if (append(buf, size, &len, "SELECT " EPOCH__SQL_COLUMNS " FROM epochreg_records") <
+        0)
         return -1;
     const char *sep = " WHERE ";
     for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
         if (!(variant & filters[i].bit))
             continue;
-        if (append(buf, size, &len, sep) < 0 || append(buf, size, &len, filters[i].cond) < 0)
+        if (append(buf, size, &len, sep) < 0 ||
+            append(buf, size, &len, filters[i].cond) < 0)
             return -1;
         sep = " AND ";
     }

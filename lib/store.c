@@ -77,7 +77,8 @@ static int backend_rc(const epoch_store *store, int rc, epoch_error *err)
 static int broken(const epoch_store *store, epoch_error *err, const char *what)
 {
     return epoch_error_set(err, EPOCH_EINTERNAL, store->backend->name, NULL,
-                           "backend %s broke its contract: %s", store->backend->name, what);
+                           "backend %s broke its contract: %s", store->backend->name,
+                           what);
 }
 
 static int check_options(const epoch_store_options *opts, epoch_error *err)
@@ -257,7 +258,8 @@ static void copy_or_default(char *dst, size_t size, const char *src, const char 
 
 /* Fills rec from entry i, with defaults; *now is read from the clock once. */
 static int entry_to_record(epoch_store *store, const epoch_entry *entry, size_t index,
-                           size_t count, int64_t *now, epoch_record *rec, epoch_error *err)
+                           size_t count, int64_t *now, epoch_record *rec,
+                           epoch_error *err)
 {
     epoch_error local;
     epoch_error_clear(&local);
@@ -405,9 +407,8 @@ static int register_entries(epoch_record *out, int *status, epoch_store *store,
         work = packed;
     }
 
-    rc = backend_rc(store,
-                    store->backend->insert(store->backend, work, existed, distinct, err),
-                    err);
+    rc = backend_rc(
+        store, store->backend->insert(store->backend, work, existed, distinct, err), err);
     if (rc < 0)
         goto done;
 
@@ -454,7 +455,9 @@ int epoch_register(epoch_record *out, epoch_store *store, const epoch_entry *ent
 {
     epoch_error_clear(err);
     if (!out || !store || !entry)
-        return invalid(err, !out ? "out is NULL" : !store ? "store is NULL" : "entry is NULL");
+        return invalid(err, !out     ? "out is NULL"
+                            : !store ? "store is NULL"
+                                     : "entry is NULL");
     int status = 0;
     int rc = register_entries(out, &status, store, entry, 1, err);
     if (rc < 0)
@@ -490,7 +493,8 @@ static int check_bound(int64_t v, int64_t max, const char *name, epoch_error *er
     if (v == EPOCH_UNSET || (v >= 0 && v <= max))
         return 0;
     return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL,
-                           "%s %lld is outside 0..%lld", name, (long long)v, (long long)max);
+                           "%s %lld is outside 0..%lld", name, (long long)v,
+                           (long long)max);
 }
 
 static int check_query(const epoch_query *q, size_t capacity, epoch_error *err)
@@ -505,7 +509,8 @@ static int check_query(const epoch_query *q, size_t capacity, epoch_error *err)
                                "limit %u is outside 1..%d", q->limit, EPOCH_LIST_MAX);
     if (q->order != EPOCH_ORDER_ASC && q->order != EPOCH_ORDER_DESC)
         return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL,
-                               "order %d is neither ascending nor descending", (int)q->order);
+                               "order %d is neither ascending nor descending",
+                               (int)q->order);
     if ((rc = check_bound(q->after, INT64_MAX, "after", err)) < 0 ||
         (rc = check_bound(q->before, INT64_MAX, "before", err)) < 0 ||
         (rc = check_bound(q->since_us, EPOCH_TIME_MAX, "since", err)) < 0 ||
@@ -522,7 +527,8 @@ static int check_query(const epoch_query *q, size_t capacity, epoch_error *err)
 /* True when the query cannot match anything, so no backend call is needed. */
 static int query_empty(const epoch_query *q)
 {
-    if (q->since_us != EPOCH_UNSET && q->until_us != EPOCH_UNSET && q->since_us >= q->until_us)
+    if (q->since_us != EPOCH_UNSET && q->until_us != EPOCH_UNSET &&
+        q->since_us >= q->until_us)
         return 1;
     if (q->before != EPOCH_UNSET && q->before <= 1)
         return 1;
@@ -550,8 +556,8 @@ static int check_listed(const epoch_store *store, const epoch_query *q,
             return broken(store, err, "list returned a record outside since/until");
         if (q->tag && strcmp(q->tag, out[i].tag) != 0)
             return broken(store, err, "list returned a record with another tag");
-        if (i > 0 && (q->order == EPOCH_ORDER_ASC ? id <= out[i - 1].id
-                                                  : id >= out[i - 1].id))
+        if (i > 0 &&
+            (q->order == EPOCH_ORDER_ASC ? id <= out[i - 1].id : id >= out[i - 1].id))
             return broken(store, err, "list returned records out of order");
     }
     return 0;
@@ -566,7 +572,9 @@ int epoch_list(epoch_record *out, size_t capacity, size_t *count, int *more,
     if (more)
         *more = 0;
     if (!out || !count || !store)
-        return invalid(err, !out ? "out is NULL" : !count ? "count is NULL" : "store is NULL");
+        return invalid(err, !out     ? "out is NULL"
+                            : !count ? "count is NULL"
+                                     : "store is NULL");
     epoch_query defaults = EPOCH_QUERY_INIT;
     const epoch_query *q = query ? query : &defaults;
     int rc = check_query(q, capacity, err);
@@ -576,7 +584,8 @@ int epoch_list(epoch_record *out, size_t capacity, size_t *count, int *more,
         return 0;
     size_t n = 0;
     int m = 0;
-    rc = backend_rc(store, store->backend->list(store->backend, q, out, &n, &m, err), err);
+    rc =
+        backend_rc(store, store->backend->list(store->backend, q, out, &n, &m, err), err);
     if (rc < 0 || (rc = check_listed(store, q, out, n, m, err)) < 0)
         return rc;
     *count = n;
@@ -643,7 +652,8 @@ int epoch_store_prune(int64_t *deleted, epoch_store *store, int64_t before_us,
         return epoch_error_set(err, EPOCH_ENOTSUPPORTED, store->backend->name, NULL,
                                "backend %s cannot prune", store->backend->name);
     int64_t n = 0;
-    int rc = backend_rc(store, store->backend->prune(store->backend, before_us, &n, err), err);
+    int rc =
+        backend_rc(store, store->backend->prune(store->backend, before_us, &n, err), err);
     if (rc < 0)
         return rc;
     if (n < 0)

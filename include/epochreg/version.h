@@ -17,7 +17,7 @@
 
 /** The version as one number, 0xMMmmpp: 0.1.0 is 0x000100. */
 #define EPOCHREG_VERSION_NUM                                                             \
-    ((EPOCHREG_VERSION_MAJOR << 16) | (EPOCHREG_VERSION_MINOR << 8) |                   \
+    ((EPOCHREG_VERSION_MAJOR << 16) | (EPOCHREG_VERSION_MINOR << 8) |                    \
      EPOCHREG_VERSION_PATCH)
 
 /**

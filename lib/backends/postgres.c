@@ -69,7 +69,9 @@ static const struct {
                   "SELECT " EPOCH__SQL_COLUMNS " FROM epochreg_records WHERE id = $1",
                   1,
                   {INT8OID}},
-    [STMT_PRUNE] = {"epochreg_prune", "DELETE FROM epochreg_records WHERE epoch_us < $1", 1,
+    [STMT_PRUNE] = {"epochreg_prune",
+                    "DELETE FROM epochreg_records WHERE epoch_us < $1",
+                    1,
                     {INT8OID}},
 };
 
@@ -89,7 +91,8 @@ static const char *const migration_1[] = {
     " idempotency_key text UNIQUE CHECK (idempotency_key IS NULL OR"
     "  octet_length(idempotency_key) BETWEEN 1 AND 128))",
     "CREATE INDEX epochreg_records_epoch_us ON epochreg_records (epoch_us)",
-    "CREATE INDEX epochreg_records_tag ON epochreg_records (tag, id) WHERE tag IS NOT NULL",
+    "CREATE INDEX epochreg_records_tag ON epochreg_records (tag, id) WHERE tag IS NOT "
+    "NULL",
     NULL,
 };
 static const char *const *const migrations[SCHEMA_VERSION] = {migration_1};
@@ -98,9 +101,9 @@ typedef struct pg_backend {
     epoch_backend parent;
     char *conninfo;
     PGconn *conn;
-    int schema;              /* schema version seen on this connection */
-    int prepared;            /* the statements[] are prepared */
-    uint64_t list_prepared;  /* bit v: list variant v is prepared */
+    int schema;             /* schema version seen on this connection */
+    int prepared;           /* the statements[] are prepared */
+    uint64_t list_prepared; /* bit v: list variant v is prepared */
 } pg_backend;
 
 static void drop(pg_backend *b)
@@ -121,6 +124,29 @@ static void first_line(char *dst, size_t size, const char *src)
         while (src[n] && src[n] != '\n' && n + 1 < size)
             n++;
     memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+/*
+ * libpq's conninfo parse errors quote the token they stopped at, which can be
+ * a piece of a password ("password=my secret" -> 'missing "=" after
+ * "secret"'). Copies src to dst with every quoted token replaced by "...".
+ */
+static void redact_quoted(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+    int quoted = 0;
+    for (; *src && n + 6 < size; src++) {
+        if (*src == '"') {
+            if (!quoted) {
+                memcpy(dst + n, "\"...\"", 5);
+                n += 5;
+            }
+            quoted = !quoted;
+        } else if (!quoted) {
+            dst[n++] = *src;
+        }
+    }
     dst[n] = '\0';
 }
 
@@ -157,7 +183,10 @@ static int fail(pg_backend *b, const PGresult *res, const char *what, epoch_erro
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char msg[384];
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    first_line(msg, sizeof(msg), primary ? primary : b->conn ? PQerrorMessage(b->conn) : "");
+    first_line(msg, sizeof(msg),
+               primary   ? primary
+               : b->conn ? PQerrorMessage(b->conn)
+                         : "");
     int bad = !b->conn || PQstatus(b->conn) == CONNECTION_BAD;
     int code = bad ? EPOCH_EUNAVAILABLE : sqlstate_code(state);
     if (bad || must_drop(state))
@@ -178,7 +207,8 @@ static void ignore_notice(void *arg, const char *message)
 static int command(pg_backend *b, const char *sql, const char *what, epoch_error *err)
 {
     PGresult *res = PQexecParams(b->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+    int ok =
+        PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
     int rc = ok ? 0 : fail(b, res, what, err);
     PQclear(res);
     return rc;
@@ -201,8 +231,8 @@ static int query_int(pg_backend *b, const char *sql, const char *param, int64_t 
     } else {
         const char *v = PQgetisnull(res, 0, 0) ? "0" : PQgetvalue(res, 0, 0);
         if (epoch__parse_i64(v, strlen(v), out) < 0)
-            rc = epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
-                                 "%s: not an integer", what);
+            rc = epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL, "%s: not an integer",
+                                 what);
     }
     PQclear(res);
     return rc;
@@ -211,11 +241,11 @@ static int query_int(pg_backend *b, const char *sql, const char *param, int64_t 
 static int read_schema(pg_backend *b, epoch_error *err)
 {
     int64_t exists = 0, v = 0;
-    int rc = query_int(b, "SELECT (to_regclass('epochreg_schema') IS NOT NULL)::int", NULL,
-                       &exists, "reading the schema version", err);
+    int rc = query_int(b, "SELECT (to_regclass('epochreg_schema') IS NOT NULL)::int",
+                       NULL, &exists, "reading the schema version", err);
     if (rc == 0 && exists)
-        rc = query_int(b, "SELECT coalesce(max(version), 0) FROM epochreg_schema", NULL, &v,
-                       "reading the schema version", err);
+        rc = query_int(b, "SELECT coalesce(max(version), 0) FROM epochreg_schema", NULL,
+                       &v, "reading the schema version", err);
     if (rc == 0)
         b->schema = (int)(v > 1000000 ? 1000000 : v);
     return rc;
@@ -225,11 +255,17 @@ static int connect_db(pg_backend *b, epoch_error *err)
 {
     /* Defaults come before dbname, which expands the caller's conninfo and so
      * overrides them; client_encoding comes after, because records are UTF-8. */
-    static const char *const keys[] = {"connect_timeout", "keepalives",
-                                       "keepalives_idle", "keepalives_interval",
-                                       "keepalives_count", "application_name",
-                                       "dbname", "client_encoding", NULL};
-    const char *values[] = {"5", "1", "30", "10", "3", "epochreg", b->conninfo, "UTF8", NULL};
+    static const char *const keys[] = {"connect_timeout",
+                                       "keepalives",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "application_name",
+                                       "dbname",
+                                       "client_encoding",
+                                       NULL};
+    const char *values[] = {"5",        "1",         "30",   "10", "3",
+                            "epochreg", b->conninfo, "UTF8", NULL};
     b->conn = PQconnectdbParams(keys, values, 1);
     if (!b->conn)
         return epoch_error_set(err, EPOCH_ENOMEM, ORIGIN, NULL,
@@ -254,10 +290,11 @@ static int schema_error(const pg_backend *b, epoch_error *err)
                                "store schema version %d is newer than this library "
                                "supports (%d): upgrade epochreg",
                                b->schema, SCHEMA_VERSION);
-    return epoch_error_set(err, EPOCH_ESCHEMA, ORIGIN, NULL,
-                           "the PostgreSQL store has schema version %d and epochreg needs "
-                           "%d: run `epochreg migrate` (or epoch_store_migrate())",
-                           b->schema, SCHEMA_VERSION);
+    return epoch_error_set(
+        err, EPOCH_ESCHEMA, ORIGIN, NULL,
+        "the PostgreSQL store has schema version %d and epochreg needs "
+        "%d: run `epochreg migrate` (or epoch_store_migrate())",
+        b->schema, SCHEMA_VERSION);
 }
 
 static int prepare_statements(pg_backend *b, epoch_error *err)
@@ -400,8 +437,8 @@ broken:
     drop(b);
 }
 
-static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed, size_t count,
-                     epoch_error *err)
+static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
+                     size_t count, epoch_error *err)
 {
     pg_backend *b = (pg_backend *)backend;
     const Oid lock_type[1] = {INT8OID};
@@ -416,16 +453,16 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed, s
         return fail(b, NULL, "entering pipeline mode", err);
 
     if (PQsendQueryParams(b->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-        PQsendQueryParams(b->conn, "SELECT pg_advisory_xact_lock($1)", 1, lock_type, lock_key,
-                          NULL, NULL, 0) != 1)
+        PQsendQueryParams(b->conn, "SELECT pg_advisory_xact_lock($1)", 1, lock_type,
+                          lock_key, NULL, NULL, 0) != 1)
         goto send_failed;
 
     for (size_t start = 0; start < count; start += PIPELINE_CHUNK) {
         size_t end = count - start > PIPELINE_CHUNK ? start + PIPELINE_CHUNK : count;
         for (size_t i = start; i < end; i++) {
             insert_values(&recs[i], &p);
-            if (PQsendQueryPrepared(b->conn, statements[STMT_INSERT].name, 7, p.values, NULL,
-                                    NULL, 0) != 1)
+            if (PQsendQueryPrepared(b->conn, statements[STMT_INSERT].name, 7, p.values,
+                                    NULL, NULL, 0) != 1)
                 goto send_failed;
         }
         if (end == count) {
@@ -442,8 +479,9 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed, s
                 res = take_result(b);
                 ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
                 if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-                    rc = fail(b, res, k ? "taking the write lock" : "starting a transaction",
-                              err);
+                    rc =
+                        fail(b, res,
+                             k ? "taking the write lock" : "starting a transaction", err);
                     goto failed;
                 }
                 PQclear(res);
@@ -457,8 +495,9 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed, s
                 goto failed;
             }
             if (PQntuples(res) != 1 || PQnfields(res) != 9) {
-                rc = epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
-                                     "an idempotency key clashed but its record is missing");
+                rc = epoch_error_set(
+                    err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                    "an idempotency key clashed but its record is missing");
                 goto failed;
             }
             if ((rc = decode_row(res, 0, &recs[i], err)) < 0)
@@ -473,9 +512,10 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed, s
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK ||
         strcmp(PQcmdStatus(res), "COMMIT") != 0) {
         int lost = !b->conn || PQstatus(b->conn) == CONNECTION_BAD;
-        rc = fail(b, res, lost ? "connection lost during COMMIT, outcome unknown (retry "
-                                 "with the same idempotency key)"
-                               : "committing",
+        rc = fail(b, res,
+                  lost ? "connection lost during COMMIT, outcome unknown (retry "
+                         "with the same idempotency key)"
+                       : "committing",
                   err);
         goto failed;
     }
@@ -538,9 +578,12 @@ static int do_list(pg_backend *b, void *arg, epoch_error *err)
     snprintf(name, sizeof(name), "epochreg_list_%u", variant);
     if (!(b->list_prepared & (UINT64_C(1) << variant))) {
         if (epoch__list_sql(sql, sizeof(sql), variant) < 0)
-            return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL, "list SQL too long");
+            return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                                   "list SQL too long");
         PGresult *res = PQprepare(b->conn, name, sql, EPOCH__LIST_PARAMS, list_types);
-        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : fail(b, res, "preparing a list", err);
+        rc = PQresultStatus(res) == PGRES_COMMAND_OK
+                 ? 0
+                 : fail(b, res, "preparing a list", err);
         PQclear(res);
         if (rc < 0)
             return rc;
@@ -549,7 +592,8 @@ static int do_list(pg_backend *b, void *arg, epoch_error *err)
     char bufs[EPOCH__LIST_PARAMS][24];
     const char *values[EPOCH__LIST_PARAMS];
     epoch__list_params(a->q, bufs, values);
-    PGresult *res = PQexecPrepared(b->conn, name, EPOCH__LIST_PARAMS, values, NULL, NULL, 0);
+    PGresult *res =
+        PQexecPrepared(b->conn, name, EPOCH__LIST_PARAMS, values, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = fail(b, res, "listing records", err);
         PQclear(res);
@@ -666,8 +710,8 @@ static int pg_migrate(epoch_backend *backend, int *version, epoch_error *err)
                       " version integer PRIMARY KEY,"
                       " applied_at timestamptz NOT NULL DEFAULT now())",
                       "creating the schema table", err)) < 0 ||
-        (rc = query_int(b, "SELECT coalesce(max(version), 0) FROM epochreg_schema", NULL, &v,
-                        "reading the schema version", err)) < 0)
+        (rc = query_int(b, "SELECT coalesce(max(version), 0) FROM epochreg_schema", NULL,
+                        &v, "reading the schema version", err)) < 0)
         goto fail;
     if (v > SCHEMA_VERSION) {
         b->schema = (int)(v > 1000000 ? 1000000 : v);
@@ -711,7 +755,8 @@ static void pg_free(epoch_backend *backend)
     epoch__free(b);
 }
 
-int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo, epoch_error *err)
+int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo,
+                               epoch_error *err)
 {
     if (!out)
         return epoch_error_set(err, EPOCH_EINVAL, ORIGIN, NULL, "out is NULL");
@@ -740,8 +785,9 @@ int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo, epoch_
     char *errmsg = NULL;
     PQconninfoOption *opts = PQconninfoParse(copy, &errmsg);
     if (!opts) {
-        char msg[256];
-        first_line(msg, sizeof(msg), errmsg ? errmsg : "out of memory");
+        char line[256], msg[256];
+        first_line(line, sizeof(line), errmsg ? errmsg : "out of memory");
+        redact_quoted(msg, sizeof(msg), line);
         int code = errmsg ? EPOCH_EINVAL : EPOCH_ENOMEM;
         PQfreemem(errmsg);
         pg_free(&b->parent);
@@ -771,7 +817,8 @@ int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo, epoch_
 
 #else /* !EPOCHREG_WITH_POSTGRES */
 
-int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo, epoch_error *err)
+int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo,
+                               epoch_error *err)
 {
     (void)conninfo;
     if (out)

@@ -53,9 +53,10 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "   length(CAST(idempotency_key AS BLOB)) BETWEEN 1 AND 128)"
     ") STRICT;"
     "CREATE INDEX epochreg_records_epoch_us ON epochreg_records (epoch_us);"
-    "CREATE INDEX epochreg_records_tag ON epochreg_records (tag, id) WHERE tag IS NOT NULL;"
+    "CREATE INDEX epochreg_records_tag ON epochreg_records (tag, id) WHERE tag IS NOT "
+    "NULL;"
     "PRAGMA application_id = " STRINGIFY(APPLICATION_ID) ";"
-    "PRAGMA user_version = 1;",
+                                                         "PRAGMA user_version = 1;",
 };
 
 typedef struct sqlite_backend {
@@ -102,6 +103,21 @@ static int fail(sqlite_backend *b, int rc, const char *what, epoch_error *err)
     return epoch_error_set(err, map_code(rc), ORIGIN, detail, "%s: %s", what, msg);
 }
 
+static long long elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)(now.tv_sec - since->tv_sec) * 1000 +
+           (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* A short sleep, 0.2-1 ms, jittered by the attempt number. */
+static void pause_briefly(int attempt)
+{
+    struct timespec pause = {0, 200000 + (long)((unsigned)attempt * 7919u % 800u) * 1000};
+    nanosleep(&pause, NULL);
+}
+
 /*
  * Waits for another writer in short, jittered sleeps rather than SQLite's
  * default schedule, which sleeps up to 100 ms at a time and leaves the lock
@@ -110,20 +126,36 @@ static int fail(sqlite_backend *b, int rc, const char *what, epoch_error *err)
 static int busy_wait(void *arg, int count)
 {
     sqlite_backend *b = arg;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
     if (count == 0)
-        b->busy_since = now;
-    long long waited = (long long)(now.tv_sec - b->busy_since.tv_sec) * 1000 +
-                       (now.tv_nsec - b->busy_since.tv_nsec) / 1000000;
-    if (waited >= BUSY_TIMEOUT_MS)
+        clock_gettime(CLOCK_MONOTONIC, &b->busy_since);
+    if (elapsed_ms(&b->busy_since) >= BUSY_TIMEOUT_MS)
         return 0;
-    struct timespec pause = {0, 200000 + (long)((unsigned)count * 7919u % 800u) * 1000};
-    nanosleep(&pause, NULL);
+    pause_briefly(count);
     return 1;
 }
 
-static int prepare(sqlite_backend *b, sqlite3_stmt **stmt, const char *sql, epoch_error *err)
+/*
+ * Steps a statement, retrying while the database is busy in the cases where
+ * SQLite does not call the busy handler: another connection switching a new
+ * file to WAL, or recovering its WAL index. Only for statements that change
+ * nothing when they fail (pragmas at open), for at most BUSY_TIMEOUT_MS.
+ */
+static int step_patiently(sqlite3_stmt *stmt)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int attempt = 0;; attempt++) {
+        int rc = sqlite3_step(stmt);
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) ||
+            elapsed_ms(&start) >= BUSY_TIMEOUT_MS)
+            return rc;
+        sqlite3_reset(stmt);
+        pause_briefly(attempt);
+    }
+}
+
+static int prepare(sqlite_backend *b, sqlite3_stmt **stmt, const char *sql,
+                   epoch_error *err)
 {
     if (*stmt)
         return 0;
@@ -156,7 +188,7 @@ static int pragma_int(sqlite_backend *b, const char *sql, int *value, epoch_erro
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v2(b->db, sql, -1, &stmt, NULL);
     if (rc == SQLITE_OK) {
-        rc = sqlite3_step(stmt);
+        rc = step_patiently(stmt);
         if (rc == SQLITE_ROW) {
             *value = sqlite3_column_int(stmt, 0);
             rc = SQLITE_OK;
@@ -276,7 +308,8 @@ static int read_by_key(sqlite_backend *b, const char *key, epoch_record *rec,
     return code;
 }
 
-static int insert_one(sqlite_backend *b, epoch_record *rec, int *existed, epoch_error *err)
+static int insert_one(sqlite_backend *b, epoch_record *rec, int *existed,
+                      epoch_error *err)
 {
     sqlite3_stmt *st = b->insert;
     sqlite3_bind_int64(st, 1, rec->epoch_us);
@@ -331,7 +364,8 @@ static int sqlite_list(epoch_backend *backend, const epoch_query *q, epoch_recor
     int rc;
     if (!b->list[variant]) {
         if (epoch__list_sql(sql, sizeof(sql), variant) < 0)
-            return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL, "list SQL too long");
+            return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                                   "list SQL too long");
         if ((rc = prepare(b, &b->list[variant], sql, err)) < 0)
             return rc;
     }
@@ -346,7 +380,8 @@ static int sqlite_list(epoch_backend *backend, const epoch_query *q, epoch_recor
     int idx = sqlite3_bind_parameter_index(st, names[4]);
     if (idx)
         sqlite3_bind_text(st, idx, q->tag, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, names[5]), (int64_t)q->limit + 1);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, names[5]),
+                       (int64_t)q->limit + 1);
 
     size_t n = 0;
     int code = 0;
@@ -378,8 +413,8 @@ static int sqlite_get(epoch_backend *backend, int64_t id, epoch_record *out,
     if (rc == SQLITE_ROW)
         code = decode_row(b->get, out, err);
     else if (rc == SQLITE_DONE)
-        code = epoch_error_set(err, EPOCH_ENOTFOUND, ORIGIN, NULL, "no record has id %lld",
-                               (long long)id);
+        code = epoch_error_set(err, EPOCH_ENOTFOUND, ORIGIN, NULL,
+                               "no record has id %lld", (long long)id);
     else
         code = fail(b, rc, "reading a record", err);
     sqlite3_reset(b->get);
@@ -416,8 +451,8 @@ static void sqlite_free(epoch_backend *backend)
     sqlite_backend *b = (sqlite_backend *)backend;
     if (!b)
         return;
-    sqlite3_stmt *stmts[] = {b->begin, b->commit, b->rollback, b->insert,
-                             b->by_key, b->get, b->prune, b->ping};
+    sqlite3_stmt *stmts[] = {b->begin,  b->commit, b->rollback, b->insert,
+                             b->by_key, b->get,    b->prune,    b->ping};
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
         sqlite3_finalize(stmts[i]);
     for (unsigned i = 0; i < EPOCH__LIST_VARIANTS; i++)
@@ -460,8 +495,8 @@ static int check_path(const char *path, epoch_error *err)
             return epoch_error_set(err, EPOCH_EUNAVAILABLE, ORIGIN, NULL,
                                    "%s is not writable: %s", path, strerror(errno));
     } else if (errno != ENOENT) {
-        return epoch_error_set(err, EPOCH_EUNAVAILABLE, ORIGIN, NULL, "cannot reach %s: %s",
-                               path, strerror(errno));
+        return epoch_error_set(err, EPOCH_EUNAVAILABLE, ORIGIN, NULL,
+                               "cannot reach %s: %s", path, strerror(errno));
     }
     if (access(dir, W_OK | X_OK) < 0)
         return epoch_error_set(err, EPOCH_EUNAVAILABLE, ORIGIN, NULL,
@@ -481,7 +516,7 @@ static int configure(sqlite_backend *b, const char *path, epoch_error *err)
         sqlite3_stmt *st = NULL;
         rc = sqlite3_prepare_v2(b->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
         if (rc == SQLITE_OK)
-            rc = sqlite3_step(st);
+            rc = step_patiently(st);
         if (rc == SQLITE_ROW) {
             const char *mode = (const char *)sqlite3_column_text(st, 0);
             rc = (mode && strcmp(mode, "wal") == 0) ? SQLITE_OK : SQLITE_CANTOPEN;
@@ -566,17 +601,17 @@ int epoch_backend_sqlite_new(epoch_backend **out, const char *path, epoch_error 
     b->parent.prune = sqlite_prune;
     b->memory = memory;
 
-    int src = sqlite3_open_v2(path, &b->db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                  SQLITE_OPEN_NOMUTEX,
-                              NULL);
+    int src = sqlite3_open_v2(
+        path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+        NULL);
     if (src != SQLITE_OK) {
         rc = b->db ? fail(b, src, "opening the database", err)
                    : epoch_error_set(err, map_code(src), ORIGIN, NULL,
                                      "opening the database: %s", sqlite3_errstr(src));
         goto fail;
     }
-    if ((rc = configure(b, path, err)) < 0 || (rc = sqlite_migrate(&b->parent, NULL, err)) < 0 ||
+    if ((rc = configure(b, path, err)) < 0 ||
+        (rc = sqlite_migrate(&b->parent, NULL, err)) < 0 ||
         (rc = prepare_records(b, err)) < 0)
         goto fail;
     *out = &b->parent;

@@ -56,7 +56,8 @@ unsigned fake_store_opened(fake_store *fs);
 unsigned fake_store_freed(fake_store *fs);
 
 /* An epoch_backend_open_fn: payload is the fake_store. */
-int fake_store_open(epoch_backend **out, const char *uri, void *payload, epoch_error *err);
+int fake_store_open(epoch_backend **out, const char *uri, void *payload,
+                    epoch_error *err);
 
 /* A backend on @p fs without going through a URI. */
 epoch_backend *fake_backend_new(fake_store *fs);

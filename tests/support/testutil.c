@@ -14,8 +14,8 @@
 
 target T;
 
-static const char *const names[TARGET_COUNT] = {"sqlite_file", "sqlite_memory", "postgres",
-                                                "fake"};
+static const char *const names[TARGET_COUNT] = {"sqlite_file", "sqlite_memory",
+                                                "postgres", "fake"};
 
 const char *target_name(target_kind kind)
 {
@@ -68,7 +68,8 @@ int run_cmd(const char *fmt, ...)
 const char *pg_script(void)
 {
     const char *s = getenv("EPOCHREG_TEST_PG_SCRIPT");
-    ck_assert_msg(s && s[0], "EPOCHREG_TEST_PG_SCRIPT is not set (run the suites via ctest)");
+    ck_assert_msg(s && s[0],
+                  "EPOCHREG_TEST_PG_SCRIPT is not set (run the suites via ctest)");
     return s;
 }
 
@@ -78,9 +79,10 @@ const char *pg_base(void)
     if (base[0])
         return base;
     const char *dir = getenv("EPOCHREG_TEST_PG_DIR");
-    ck_assert_msg(dir && dir[0],
-                  "EPOCHREG_TEST_PG_DIR is not set: the PostgreSQL fixture is not running "
-                  "(run the suites via ctest)");
+    ck_assert_msg(
+        dir && dir[0],
+        "EPOCHREG_TEST_PG_DIR is not set: the PostgreSQL fixture is not running "
+        "(run the suites via ctest)");
     char path[512];
     snprintf(path, sizeof(path), "%s/conninfo", dir);
     FILE *f = fopen(path, "r");
@@ -116,8 +118,8 @@ long long pg_query_int(const char *conninfo, const char *sql)
 {
     PGconn *c = pg_connect_or_fail(conninfo);
     PGresult *r = PQexec(c, sql);
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s: %s", sql,
-                  PQresultErrorMessage(r));
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s: %s",
+                  sql, PQresultErrorMessage(r));
     long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     PQfinish(c);
@@ -238,8 +240,8 @@ static void setup_fake(void)
 
 void target_fixture(target_kind kind, void (**setup)(void), void (**down)(void))
 {
-    static void (*const setups[TARGET_COUNT])(void) = {setup_sqlite_file, setup_sqlite_memory,
-                                                       setup_postgres, setup_fake};
+    static void (*const setups[TARGET_COUNT])(void) = {
+        setup_sqlite_file, setup_sqlite_memory, setup_postgres, setup_fake};
     *setup = setups[kind];
     *down = teardown;
 }

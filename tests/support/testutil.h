@@ -73,7 +73,7 @@ int run_cmd(const char *fmt, ...) EPOCHREG_PRINTF(1, 2);
 
 /* Asserts rc == expected and shows the error message when not. */
 #define ck_assert_rc(rc, expected, err)                                                  \
-    ck_assert_msg((rc) == (expected), "rc %d (expected %d): [%s/%s] %s", (int)(rc),        \
+    ck_assert_msg((rc) == (expected), "rc %d (expected %d): [%s/%s] %s", (int)(rc),      \
                   (int)(expected), (err).origin, (err).detail, (err).message)
 
 /* Suites. */

@@ -141,7 +141,8 @@ static int cmp_i64(const void *a, const void *b)
 START_TEST(t_backend_name)
 {
     epoch_store *s = target_open();
-    static const char *const want[TARGET_COUNT] = {"sqlite", "sqlite", "postgresql", "fake"};
+    static const char *const want[TARGET_COUNT] = {"sqlite", "sqlite", "postgresql",
+                                                   "fake"};
     ck_assert_str_eq(epoch_store_backend_name(s), want[T.kind]);
     epoch_store_close(s);
 }
@@ -289,8 +290,9 @@ START_TEST(t_list_pagination)
                 pages++;
                 for (size_t i = 0; i < n; i++, seen++) {
                     int64_t want = asc ? ids[seen] : ids[22 - seen];
-                    ck_assert_msg(page[i].id == want, "limit %u asc %d: got %lld want %lld",
-                                  limits[li], asc, (long long)page[i].id, (long long)want);
+                    ck_assert_msg(page[i].id == want,
+                                  "limit %u asc %d: got %lld want %lld", limits[li], asc,
+                                  (long long)page[i].id, (long long)want);
                 }
                 /* "more" is exact: set only when a record follows. */
                 ck_assert_int_eq(more, seen < 23);
@@ -376,8 +378,8 @@ START_TEST(t_list_limits)
 }
 END_TEST
 
-static void expect_times(epoch_store *s, int64_t since, int64_t until, const int64_t *want,
-                         size_t nwant)
+static void expect_times(epoch_store *s, int64_t since, int64_t until,
+                         const int64_t *want, size_t nwant)
 {
     epoch_record page[10];
     epoch_query q = EPOCH_QUERY_INIT;
@@ -388,8 +390,8 @@ static void expect_times(epoch_store *s, int64_t since, int64_t until, const int
     size_t n;
     int more;
     list_ok(s, &q, page, 10, &n, &more);
-    ck_assert_msg(n == nwant, "since %lld until %lld: %zu records, want %zu", (long long)since,
-                  (long long)until, n, nwant);
+    ck_assert_msg(n == nwant, "since %lld until %lld: %zu records, want %zu",
+                  (long long)since, (long long)until, n, nwant);
     for (size_t i = 0; i < n; i++)
         ck_assert(page[i].epoch_us == want[i]);
 }
@@ -482,8 +484,8 @@ static void expect_bad_query(epoch_store *s, const epoch_query *q, size_t cap,
     int rc = epoch_list(page, cap, &n, &more, s, q, &err);
     free(page);
     ck_assert_msg(rc == EPOCH_EINVAL, "query with bad %s: rc %d", field, rc);
-    ck_assert_msg(strstr(err.message, field) != NULL, "\"%s\" does not name %s", err.message,
-                  field);
+    ck_assert_msg(strstr(err.message, field) != NULL, "\"%s\" does not name %s",
+                  err.message, field);
     ck_assert_uint_eq(n, 0);
     ck_assert_int_eq(more, 0);
 }
@@ -675,10 +677,17 @@ START_TEST(t_batch_keys)
     epoch_record out[8];
     int st[8];
     ck_assert_rc(epoch_register_batch(out, st, s, e, 8, &err), 0, err);
-    const int want[8] = {0, 0, EPOCH_REPLAYED, 0, EPOCH_ECONFLICT, EPOCH_REPLAYED,
-                         EPOCH_ECONFLICT, EPOCH_REPLAYED};
+    const int want[8] = {0,
+                         0,
+                         EPOCH_REPLAYED,
+                         0,
+                         EPOCH_ECONFLICT,
+                         EPOCH_REPLAYED,
+                         EPOCH_ECONFLICT,
+                         EPOCH_REPLAYED};
     for (int i = 0; i < 8; i++)
-        ck_assert_msg(st[i] == want[i], "entry %d: status %d, want %d", i, st[i], want[i]);
+        ck_assert_msg(st[i] == want[i], "entry %d: status %d, want %d", i, st[i],
+                      want[i]);
     ck_assert(out[0].id < out[1].id && out[1].id < out[3].id);
     expect_same(&out[2], &out[0]);
     expect_same(&out[4], &out[0]);
@@ -696,8 +705,8 @@ static void expect_bad_entry(epoch_store *s, const epoch_entry *e, const char *f
     epoch_error err;
     int rc = epoch_register(&r, s, e, &err);
     ck_assert_msg(rc == EPOCH_EINVAL, "bad %s accepted: rc %d", field, rc);
-    ck_assert_msg(strstr(err.message, field) != NULL, "\"%s\" does not name %s", err.message,
-                  field);
+    ck_assert_msg(strstr(err.message, field) != NULL, "\"%s\" does not name %s",
+                  err.message, field);
 }
 
 START_TEST(t_invalid_entries_store_nothing)
@@ -710,8 +719,8 @@ START_TEST(t_invalid_entries_store_nothing)
     long_id[65] = '\0';
     memset(long_key, 'k', 129);
     long_key[129] = '\0';
-    static const char *const bad_tags[] = {"\xc3", "\xed\xa0\x80", "\xff", "a\x1b", "\x7f",
-                                           "\xc2\x85"};
+    static const char *const bad_tags[] = {"\xc3",  "\xed\xa0\x80", "\xff",
+                                           "a\x1b", "\x7f",         "\xc2\x85"};
     epoch_entry e;
     for (size_t i = 0; i < sizeof(bad_tags) / sizeof(bad_tags[0]); i++) {
         e = (epoch_entry){0};
@@ -762,11 +771,9 @@ START_TEST(t_text_round_trips)
     for (int i = 0; i < 64; i++)
         memcpy(tag128 + 2 * i, "\xc3\xa9", 2);
     tag128[128] = '\0';
-    const char *const tags[] = {tag128,
-                                "\xf0\x9f\x98\x80 emoji",
-                                "'); DROP TABLE epochreg_records;--",
-                                "back\\slash \"quote\" %s%n $1 ?1 :name @x",
-                                "  leading and trailing  "};
+    const char *const tags[] = {
+        tag128, "\xf0\x9f\x98\x80 emoji", "'); DROP TABLE epochreg_records;--",
+        "back\\slash \"quote\" %s%n $1 ?1 :name @x", "  leading and trailing  "};
     for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
         int64_t id = reg(s, tags[i]);
         epoch_record r;
@@ -808,7 +815,8 @@ START_TEST(t_prune)
     /* Ids are never reused, even after every record is gone. */
     ck_assert(reg(s, NULL) > last);
     ck_assert_int_eq(epoch_store_prune(&deleted, s, -1, &err), EPOCH_EINVAL);
-    ck_assert_int_eq(epoch_store_prune(&deleted, s, EPOCH_TIME_MAX + 1, &err), EPOCH_EINVAL);
+    ck_assert_int_eq(epoch_store_prune(&deleted, s, EPOCH_TIME_MAX + 1, &err),
+                     EPOCH_EINVAL);
     ck_assert_int_eq(epoch_store_prune(&deleted, NULL, 0, &err), EPOCH_EINVAL);
     epoch_store_close(s);
 }
@@ -980,8 +988,8 @@ START_TEST(t_idempotency_race)
         int created = 0;
         for (int i = 0; i < RACERS; i++) {
             pthread_join(th[i], NULL);
-            ck_assert_msg(r[i].rc == 0 || r[i].rc == EPOCH_REPLAYED, "racer %d: rc %d %s", i,
-                          r[i].rc, r[i].msg);
+            ck_assert_msg(r[i].rc == 0 || r[i].rc == EPOCH_REPLAYED, "racer %d: rc %d %s",
+                          i, r[i].rc, r[i].msg);
             created += r[i].rc == 0;
             expect_same(&r[i].rec, &r[0].rec);
         }
@@ -1120,7 +1128,8 @@ START_TEST(t_tail_safe_ids)
     for (int p = 0; p < nprocs; p++) {
         int status;
         ck_assert_int_eq(waitpid(procs[p], &status, 0), procs[p]);
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer process failed");
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "writer process failed");
     }
     atomic_store(&t.writers_done, 1);
     pthread_join(reader, NULL);

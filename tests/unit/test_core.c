@@ -43,8 +43,8 @@ static void expect_open_fails(const char *uri, const epoch_store_options *o, int
     epoch_store *s = (epoch_store *)1;
     epoch_error err;
     int rc = epoch_store_open(&s, uri, o, &err);
-    ck_assert_msg(rc == code, "open(%s): rc %d, want %d (%s)", uri ? uri : "NULL", rc, code,
-                  err.message);
+    ck_assert_msg(rc == code, "open(%s): rc %d, want %d (%s)", uri ? uri : "NULL", rc,
+                  code, err.message);
     ck_assert_ptr_null(s);
     ck_assert_int_eq(err.code, code);
     if (needle)
@@ -103,7 +103,8 @@ START_TEST(t_custom_scheme)
 }
 END_TEST
 
-static int open_returns_nothing(epoch_backend **out, const char *uri, void *p, epoch_error *e)
+static int open_returns_nothing(epoch_backend **out, const char *uri, void *p,
+                                epoch_error *e)
 {
     (void)uri, (void)p, (void)e;
     *out = NULL;
@@ -207,10 +208,10 @@ START_TEST(t_failures_propagate)
     epoch_entry e = {0};
     epoch_record r;
     epoch_error err;
-    static const fake_op ops[] = {FAKE_OP_INSERT, FAKE_OP_LIST, FAKE_OP_GET,
+    static const fake_op ops[] = {FAKE_OP_INSERT, FAKE_OP_LIST,    FAKE_OP_GET,
                                   FAKE_OP_PING,   FAKE_OP_MIGRATE, FAKE_OP_PRUNE};
-    static const int codes[] = {EPOCH_EUNAVAILABLE, EPOCH_ESCHEMA, EPOCH_EINTERNAL,
-                                EPOCH_ENOMEM, EPOCH_ECONFLICT, EPOCH_EINVAL};
+    static const int codes[] = {EPOCH_EUNAVAILABLE, EPOCH_ESCHEMA,   EPOCH_EINTERNAL,
+                                EPOCH_ENOMEM,       EPOCH_ECONFLICT, EPOCH_EINVAL};
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         fake_store_fail(fs, ops[i], codes[i], 1);
         int rc = 0;
@@ -300,17 +301,22 @@ START_TEST(t_contract_violations)
         size_t n;
         switch (table[i].how) {
         case FAKE_LIST_TOO_MANY:
-            rc = epoch_list(page, 5, &n, NULL, s, &(epoch_query){.version = 1, .limit = 2,
-                                                              .after = EPOCH_UNSET,
-                                                              .before = EPOCH_UNSET,
-                                                              .since_us = EPOCH_UNSET,
-                                                              .until_us = EPOCH_UNSET},
+            rc = epoch_list(page, 5, &n, NULL, s,
+                            &(epoch_query){.version = 1,
+                                           .limit = 2,
+                                           .after = EPOCH_UNSET,
+                                           .before = EPOCH_UNSET,
+                                           .since_us = EPOCH_UNSET,
+                                           .until_us = EPOCH_UNSET},
                             &err);
             break;
         case FAKE_LIST_UNORDERED:
             rc = epoch_list(page, 5, &n, NULL, s,
-                            &(epoch_query){.version = 1, .limit = 5, .after = EPOCH_UNSET,
-                                           .before = EPOCH_UNSET, .since_us = EPOCH_UNSET,
+                            &(epoch_query){.version = 1,
+                                           .limit = 5,
+                                           .after = EPOCH_UNSET,
+                                           .before = EPOCH_UNSET,
+                                           .since_us = EPOCH_UNSET,
                                            .until_us = EPOCH_UNSET},
                             &err);
             break;
@@ -361,7 +367,7 @@ START_TEST(t_error_struct_cleared_each_call)
 {
     epoch_store *s = open_fake();
     epoch_error err;
-    epoch_error_set(&err, EPOCH_EINTERNAL, "junk", "junk", "left over");
+    memset(&err, 0x5a, sizeof(err)); /* left-over junk, no terminating NULs */
     epoch_entry e = {0};
     epoch_record r;
     ck_assert_int_eq(epoch_register(&r, s, &e, &err), 0);

@@ -139,7 +139,8 @@ START_TEST(t_concurrent_migrate_processes)
                       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
     ck_assert_int_eq(pg_query_int(conninfo, "SELECT count(*) FROM epochreg_schema"), 1);
-    ck_assert_int_eq(pg_query_int(conninfo, "SELECT count(*) FROM epochreg_records"), PROCS);
+    ck_assert_int_eq(pg_query_int(conninfo, "SELECT count(*) FROM epochreg_records"),
+                     PROCS);
 }
 END_TEST
 
@@ -153,7 +154,8 @@ START_TEST(t_uri_forms)
     migrate_ok(s);
     epoch_store_close(s);
     char forms[4][600];
-    snprintf(forms[0], sizeof(forms[0]), "postgresql://postgres@127.0.0.1:%s/%s", port, db);
+    snprintf(forms[0], sizeof(forms[0]), "postgresql://postgres@127.0.0.1:%s/%s", port,
+             db);
     snprintf(forms[1], sizeof(forms[1]), "postgres://postgres@127.0.0.1:%s/%s", port, db);
     snprintf(forms[2], sizeof(forms[2]),
              "POSTGRESQL://postgres@127.0.0.1:%s/%s?application_name=x", port, db);
@@ -168,14 +170,43 @@ START_TEST(t_uri_forms)
         epoch_store_close(s);
     }
     ck_assert_int_eq(pg_query_int(conninfo, "SELECT count(*) FROM epochreg_records"), 4);
-    static const char *const bad[] = {"postgresql://[bad", "host=x port", "bogus_option=1",
-                                      "postgresql://h/db?nonsense=1"};
+    static const char *const bad[] = {"postgresql://[bad", "host=x port",
+                                      "bogus_option=1", "postgresql://h/db?nonsense=1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         epoch_store *t = NULL;
         epoch_error err;
         ck_assert_int_eq(epoch_store_open(&t, bad[i], NULL, &err), EPOCH_EINVAL);
         ck_assert_ptr_nonnull(strstr(err.message, "connection string"));
     }
+}
+END_TEST
+
+/* Connection strings hold passwords: no error message may repeat them. */
+START_TEST(t_no_secrets_in_messages)
+{
+    static const char *const bad[] = {
+        "host=127.0.0.1 port=1 password=my s3cret",
+        "postgresql://u:pa%zzs3cret@127.0.0.1:1/db",
+        "host=127.0.0.1 password='s3cret",
+        "postgresql://u:s3cret@127.0.0.1:1/db?bogus=s3cret",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        epoch_store *s = NULL;
+        epoch_error err;
+        int rc = epoch_store_open(&s, bad[i], NULL, &err);
+        ck_assert_msg(rc == EPOCH_EINVAL, "%s: rc %d", bad[i], rc);
+        ck_assert_msg(strstr(err.message, "s3cret") == NULL, "message leaks: %s",
+                      err.message);
+        ck_assert_ptr_nonnull(strstr(err.message, "connection string"));
+    }
+    /* A wrong password for a reachable server: refused without repeating it. */
+    char uri[700];
+    snprintf(uri, sizeof(uri), "%s dbname=%s password=s3cret port=1", pg_base(), db);
+    epoch_store *s = NULL;
+    epoch_error err;
+    ck_assert_int_eq(epoch_store_open(&s, uri, NULL, &err), EPOCH_EUNAVAILABLE);
+    ck_assert_msg(strstr(err.message, "s3cret") == NULL, "message leaks: %s",
+                  err.message);
 }
 END_TEST
 
@@ -218,7 +249,8 @@ START_TEST(t_read_only_server)
     epoch_store *s = open_ok(conninfo);
     migrate_ok(s);
     char sql[256];
-    snprintf(sql, sizeof(sql), "ALTER DATABASE %s SET default_transaction_read_only = on", db);
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s SET default_transaction_read_only = on",
+             db);
     pg_exec(pg_base(), sql);
     /* read-write sessions only: libpq refuses this server. */
     char rw[700];
@@ -232,7 +264,8 @@ START_TEST(t_read_only_server)
     epoch_record r;
     ck_assert_int_eq(reg(s, NULL, &r, &err), EPOCH_EUNAVAILABLE);
     ck_assert_str_eq(err.detail, "25006");
-    snprintf(sql, sizeof(sql), "ALTER DATABASE %s RESET default_transaction_read_only", db);
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s RESET default_transaction_read_only",
+             db);
     pg_exec(pg_base(), sql);
     ck_assert_rc(reg(s, NULL, &r, &err), 0, err);
     ck_assert_int_eq(pg_query_int(conninfo, "SELECT count(*) FROM epochreg_records"), 1);
@@ -287,9 +320,10 @@ END_TEST
 
 static void add_failing_trigger(void)
 {
-    pg_exec(conninfo, "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                      "IF NEW.tag = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; "
-                      "RETURN NEW; END $$");
+    pg_exec(conninfo,
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.tag = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; "
+            "RETURN NEW; END $$");
     pg_exec(conninfo, "CREATE TRIGGER boom BEFORE INSERT ON epochreg_records "
                       "FOR EACH ROW EXECUTE FUNCTION boom()");
 }
@@ -312,7 +346,8 @@ START_TEST(t_batch_all_or_nothing)
         int rc = epoch_register_batch(out, st, s, e, sizes[k], &err);
         ck_assert_int_eq(rc, EPOCH_EINTERNAL);
         ck_assert_str_eq(err.detail, "P0001");
-        ck_assert_int_eq(pg_query_int(conninfo, "SELECT count(*) FROM epochreg_records"), 0);
+        ck_assert_int_eq(pg_query_int(conninfo, "SELECT count(*) FROM epochreg_records"),
+                         0);
         e[bad_at[k]].tag = "fine";
         ck_assert_rc(epoch_register_batch(out, st, s, e, sizes[k], &err), 0, err);
         pg_exec(conninfo, "DELETE FROM epochreg_records");
@@ -372,7 +407,8 @@ START_TEST(t_no_output)
     close(fd);
     unlink(out);
     ck_assert_int_eq(rc, 0);
-    ck_assert_msg(size == 0, "the library wrote %lld bytes to stdout/stderr", (long long)size);
+    ck_assert_msg(size == 0, "the library wrote %lld bytes to stdout/stderr",
+                  (long long)size);
 }
 END_TEST
 
@@ -406,7 +442,8 @@ static char outage_uri[512];
 static void outage_setup(void)
 {
     tmpdir_new(outage_state, sizeof(outage_state));
-    ck_assert_int_eq(run_cmd("bash %s start %s >/dev/null", pg_script(), outage_state), 0);
+    ck_assert_int_eq(run_cmd("bash %s start %s >/dev/null", pg_script(), outage_state),
+                     0);
     char path[300], base[256] = "";
     snprintf(path, sizeof(path), "%s/conninfo", outage_state);
     FILE *f = fopen(path, "r");
@@ -414,7 +451,8 @@ static void outage_setup(void)
     ck_assert_ptr_nonnull(fgets(base, sizeof(base), f));
     fclose(f);
     base[strcspn(base, "\n")] = '\0';
-    snprintf(outage_uri, sizeof(outage_uri), "%s dbname=postgres connect_timeout=2", base);
+    snprintf(outage_uri, sizeof(outage_uri), "%s dbname=postgres connect_timeout=2",
+             base);
 }
 
 static void outage_teardown(void)
@@ -488,6 +526,7 @@ Suite *postgres_suite(void)
     tcase_add_test(tc, t_newer_schema);
     tcase_add_test(tc, t_concurrent_migrate_processes);
     tcase_add_test(tc, t_uri_forms);
+    tcase_add_test(tc, t_no_secrets_in_messages);
     tcase_add_test(tc, t_unreachable);
     tcase_add_test(tc, t_multi_host);
     tcase_add_test(tc, t_read_only_server);

@@ -34,32 +34,38 @@ static void expect_field(epoch_field f, const char *value, int ok, const char *n
     } else {
         ck_assert_msg(rc == EPOCH_EINVAL, "%s \"%s\" accepted (rc %d)", name, value, rc);
         ck_assert_int_eq(err.code, EPOCH_EINVAL);
-        ck_assert_msg(strstr(err.message, name) != NULL, "message \"%s\" does not name %s",
-                      err.message, name);
+        ck_assert_msg(strstr(err.message, name) != NULL,
+                      "message \"%s\" does not name %s", err.message, name);
         ck_assert_str_eq(err.origin, "epochreg");
     }
 }
 
 START_TEST(t_tag_rules)
 {
-    static const char *const good[] = {
-        "a", "héllo", "\xf0\x9f\x98\x80" /* U+1F600 */, "\xc2\xa0" /* U+00A0, not Cc */,
-        "\xef\xbf\xbf" /* U+FFFF */, "\xf4\x8f\xbf\xbf" /* U+10FFFF */, "with space",
-        "'); DROP TABLE epochreg_records;--"};
-    static const char *const bad[] = {
-        "\xc3",             /* truncated 2-byte */
-        "\xc0\xaf",         /* overlong '/' */
-        "\xe0\x80\xaf",     /* overlong 3-byte */
-        "\xed\xa0\x80",     /* UTF-16 surrogate */
-        "\xff",             /* never valid */
-        "\xf4\x90\x80\x80", /* above U+10FFFF */
-        "\xf0\x9f\x98",     /* truncated 4-byte */
-        "\x80",             /* lone continuation byte */
-        "\x1b[31m",         /* ESC */
-        "\x7f",             /* DEL */
-        "\xc2\x80",         /* U+0080, a C1 control */
-        "\xc2\x9f",         /* U+009F */
-        "a\tb", "a\nb", "a\rb", ""};
+    static const char *const good[] = {"a",
+                                       "héllo",
+                                       "\xf0\x9f\x98\x80" /* U+1F600 */,
+                                       "\xc2\xa0" /* U+00A0, not Cc */,
+                                       "\xef\xbf\xbf" /* U+FFFF */,
+                                       "\xf4\x8f\xbf\xbf" /* U+10FFFF */,
+                                       "with space",
+                                       "'); DROP TABLE epochreg_records;--"};
+    static const char *const bad[] = {"\xc3",             /* truncated 2-byte */
+                                      "\xc0\xaf",         /* overlong '/' */
+                                      "\xe0\x80\xaf",     /* overlong 3-byte */
+                                      "\xed\xa0\x80",     /* UTF-16 surrogate */
+                                      "\xff",             /* never valid */
+                                      "\xf4\x90\x80\x80", /* above U+10FFFF */
+                                      "\xf0\x9f\x98",     /* truncated 4-byte */
+                                      "\x80",             /* lone continuation byte */
+                                      "\x1b[31m",         /* ESC */
+                                      "\x7f",             /* DEL */
+                                      "\xc2\x80",         /* U+0080, a C1 control */
+                                      "\xc2\x9f",         /* U+009F */
+                                      "a\tb",
+                                      "a\nb",
+                                      "a\rb",
+                                      ""};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         expect_field(EPOCH_FIELD_TAG, good[i], 1, "tag");
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -117,12 +123,16 @@ END_TEST
 
 START_TEST(t_ip_rules)
 {
-    static const char *const good[] = {"127.0.0.1", "0.0.0.0", "::1", "2001:db8::1",
-                                       "fe80::1%eth0", "::ffff:192.0.2.1",
+    static const char *const good[] = {"127.0.0.1",
+                                       "0.0.0.0",
+                                       "::1",
+                                       "2001:db8::1",
+                                       "fe80::1%eth0",
+                                       "::ffff:192.0.2.1",
                                        "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"};
-    static const char *const bad[] = {"999.1.1.1", "abc", "1.2.3", "fe80::1%", "1.2.3.4%eth0",
-                                      "::1 ", " ::1", "localhost", "1.2.3.4:80",
-                                      "fe80::1%eth0:x"};
+    static const char *const bad[] = {
+        "999.1.1.1", "abc",  "1.2.3",     "fe80::1%",   "1.2.3.4%eth0",
+        "::1 ",      " ::1", "localhost", "1.2.3.4:80", "fe80::1%eth0:x"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         expect_field(EPOCH_FIELD_CLIENT_IP, good[i], 1, "client_ip");
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -195,7 +205,8 @@ START_TEST(t_time_format_table)
     }
     ck_assert_int_eq(epoch_time_format(buf, sizeof(buf), -1), EPOCH_EINVAL);
     ck_assert_str_eq(buf, "");
-    ck_assert_int_eq(epoch_time_format(buf, sizeof(buf), EPOCH_TIME_MAX + 1), EPOCH_EINVAL);
+    ck_assert_int_eq(epoch_time_format(buf, sizeof(buf), EPOCH_TIME_MAX + 1),
+                     EPOCH_EINVAL);
     ck_assert_int_eq(epoch_time_format(buf, sizeof(buf) - 1, 0), EPOCH_EINVAL);
     ck_assert_int_eq(epoch_time_format(NULL, 0, 0), EPOCH_EINVAL);
 }
@@ -213,9 +224,9 @@ START_TEST(t_time_format_matches_gmtime)
         time_t t = (time_t)secs;
         struct tm tm;
         ck_assert_ptr_nonnull(gmtime_r(&t, &tm));
-        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (int)(us % 1000000));
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (int)(us % 1000000));
         ck_assert_int_eq(epoch_time_format(buf, sizeof(buf), us), 0);
         ck_assert_str_eq(buf, want);
     }
@@ -266,9 +277,9 @@ END_TEST
 
 START_TEST(t_strerror)
 {
-    static const int codes[] = {EPOCH_OK,         EPOCH_EINVAL,     EPOCH_ENOTFOUND,
-                                EPOCH_ECONFLICT,  EPOCH_EUNAVAILABLE, EPOCH_EINTERNAL,
-                                EPOCH_ENOMEM,     EPOCH_ESCHEMA,    EPOCH_ENOTSUPPORTED,
+    static const int codes[] = {EPOCH_OK,        EPOCH_EINVAL,       EPOCH_ENOTFOUND,
+                                EPOCH_ECONFLICT, EPOCH_EUNAVAILABLE, EPOCH_EINTERNAL,
+                                EPOCH_ENOMEM,    EPOCH_ESCHEMA,      EPOCH_ENOTSUPPORTED,
                                 EPOCH_REPLAYED};
     size_t n = sizeof(codes) / sizeof(codes[0]);
     for (size_t i = 0; i < n; i++) {
@@ -371,12 +382,14 @@ START_TEST(t_list_sql)
     ck_assert_str_eq(sql, "SELECT " EPOCH__SQL_COLUMNS
                           " FROM epochreg_records ORDER BY id DESC LIMIT $6");
     ck_assert_int_eq(epoch__list_sql(sql, sizeof(sql), EPOCH__LIST_VARIANTS - 1), 0);
-    ck_assert_str_eq(sql, "SELECT " EPOCH__SQL_COLUMNS
-                          " FROM epochreg_records WHERE id > $1 AND id < $2 AND epoch_us >= "
-                          "$3 AND epoch_us < $4 AND tag = $5 ORDER BY id ASC LIMIT $6");
+    ck_assert_str_eq(sql,
+                     "SELECT " EPOCH__SQL_COLUMNS
+                     " FROM epochreg_records WHERE id > $1 AND id < $2 AND epoch_us >= "
+                     "$3 AND epoch_us < $4 AND tag = $5 ORDER BY id ASC LIMIT $6");
     ck_assert_int_eq(epoch__list_sql(sql, sizeof(sql), EPOCH__LIST_TAG), 0);
-    ck_assert_str_eq(sql, "SELECT " EPOCH__SQL_COLUMNS
-                          " FROM epochreg_records WHERE tag = $5 ORDER BY id DESC LIMIT $6");
+    ck_assert_str_eq(sql,
+                     "SELECT " EPOCH__SQL_COLUMNS
+                     " FROM epochreg_records WHERE tag = $5 ORDER BY id DESC LIMIT $6");
     for (unsigned v = 0; v < EPOCH__LIST_VARIANTS; v++)
         ck_assert_int_eq(epoch__list_sql(sql, sizeof(sql), v), 0);
     ck_assert_int_eq(epoch__list_sql(sql, sizeof(sql), EPOCH__LIST_VARIANTS), -1);
@@ -438,8 +451,8 @@ START_TEST(t_record_decode)
 {
     epoch_record r;
     epoch_error err;
-    epoch__text cols[EPOCH__COL_COUNT] = {
-        {"tag", 3}, {"::1", 3}, {"https", 5}, {"rid", 3}, {"node", 4}, {NULL, 0}};
+    epoch__text cols[EPOCH__COL_COUNT] = {{"tag", 3}, {"::1", 3},  {"https", 5},
+                                          {"rid", 3}, {"node", 4}, {NULL, 0}};
     ck_assert_int_eq(epoch__record_decode(&r, 7, 99, cols, "test", &err), 0);
     ck_assert(r.id == 7 && r.epoch_us == 99 && r.protocol == EPOCH_PROTOCOL_HTTPS);
     ck_assert_str_eq(r.tag, "tag");
@@ -449,25 +462,31 @@ START_TEST(t_record_decode)
     epoch__text bad = cols[EPOCH__COL_TAG];
     cols[EPOCH__COL_TAG] = (epoch__text){big, 129};
     epoch_error_clear(&err);
-    ck_assert_int_eq(epoch__record_decode(&r, 7, 99, cols, "test", &err), EPOCH_EINTERNAL);
+    ck_assert_int_eq(epoch__record_decode(&r, 7, 99, cols, "test", &err),
+                     EPOCH_EINTERNAL);
     ck_assert_ptr_nonnull(strstr(err.message, "tag"));
     cols[EPOCH__COL_TAG] = (epoch__text){"a\0b", 3};
     epoch_error_clear(&err);
-    ck_assert_int_eq(epoch__record_decode(&r, 7, 99, cols, "test", &err), EPOCH_EINTERNAL);
+    ck_assert_int_eq(epoch__record_decode(&r, 7, 99, cols, "test", &err),
+                     EPOCH_EINTERNAL);
     cols[EPOCH__COL_TAG] = bad;
     cols[EPOCH__COL_NODE] = (epoch__text){NULL, 0};
     epoch_error_clear(&err);
-    ck_assert_int_eq(epoch__record_decode(&r, 7, 99, cols, "test", &err), EPOCH_EINTERNAL);
+    ck_assert_int_eq(epoch__record_decode(&r, 7, 99, cols, "test", &err),
+                     EPOCH_EINTERNAL);
     ck_assert_ptr_nonnull(strstr(err.message, "node"));
     cols[EPOCH__COL_NODE] = (epoch__text){"node", 4};
     cols[EPOCH__COL_PROTOCOL] = (epoch__text){"gopher", 6};
     epoch_error_clear(&err);
-    ck_assert_int_eq(epoch__record_decode(&r, 7, 99, cols, "test", &err), EPOCH_EINTERNAL);
+    ck_assert_int_eq(epoch__record_decode(&r, 7, 99, cols, "test", &err),
+                     EPOCH_EINTERNAL);
     cols[EPOCH__COL_PROTOCOL] = (epoch__text){"http", 4};
     epoch_error_clear(&err);
-    ck_assert_int_eq(epoch__record_decode(&r, 0, 99, cols, "test", &err), EPOCH_EINTERNAL);
+    ck_assert_int_eq(epoch__record_decode(&r, 0, 99, cols, "test", &err),
+                     EPOCH_EINTERNAL);
     epoch_error_clear(&err);
-    ck_assert_int_eq(epoch__record_decode(&r, 1, -1, cols, "test", &err), EPOCH_EINTERNAL);
+    ck_assert_int_eq(epoch__record_decode(&r, 1, -1, cols, "test", &err),
+                     EPOCH_EINTERNAL);
     free(big);
 }
 END_TEST

@@ -95,8 +95,9 @@ END_TEST
 
 START_TEST(t_not_a_database)
 {
-    write_file(path, "this is certainly not a SQLite database file, it is plain text........"
-                     "....................................................................");
+    write_file(path,
+               "this is certainly not a SQLite database file, it is plain text........"
+               "....................................................................");
     expect_open(uri, EPOCH_EINVAL, "not a SQLite database");
 }
 END_TEST
@@ -179,7 +180,8 @@ START_TEST(t_durability_settings)
     epoch_store *s = open_ok(uri);
     sqlite3 *db = epoch__sqlite_db(epoch__store_backend(s));
     sqlite3_stmt *st;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+                     SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
     ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
@@ -245,13 +247,17 @@ START_TEST(t_concurrent_create)
         if (pids[i] == 0) {
             epoch_store *s = NULL;
             epoch_error err;
-            if (epoch_store_open(&s, uri, NULL, &err) != 0)
+            if (epoch_store_open(&s, uri, NULL, &err) != 0) {
+                fprintf(stderr, "process %d: open: %s\n", i, err.message);
                 _exit(2);
+            }
             for (int j = 0; j < EACH; j++) {
                 epoch_entry e = {0};
                 epoch_record r;
-                if (epoch_register(&r, s, &e, &err) != 0)
+                if (epoch_register(&r, s, &e, &err) != 0) {
+                    fprintf(stderr, "process %d: register: %s\n", i, err.message);
                     _exit(3);
+                }
             }
             epoch_store_close(s);
             _exit(0);

@@ -96,10 +96,11 @@ struct epoch_backend {
                  epoch_error *err);
 };
 
-/** Static initialiser: `epoch_backend b = EPOCH_BACKEND_INIT;` */
+/** Static initialiser: `epoch_backend b = EPOCH_BACKEND_INIT;`. Every member
+ *  is named, so -Wextra (-Wmissing-field-initializers) accepts it. */
 #define EPOCH_BACKEND_INIT                                                               \
     {                                                                                    \
-        EPOCH_BACKEND_VERSION                                                            \
+        EPOCH_BACKEND_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL            \
     }
 
 /**
