@@ -295,7 +295,7 @@ static int exit_code(int rc)
 
 /* Reports a failed library (or fe_) call and returns its exit code. The
  * library promises that its messages hold no passwords (errors.h), so they
- * are shown; the one exception found is handled in open_store(). */
+ * are shown as they are. */
 static int failed(int rc, const epoch_error *err)
 {
     message("%s", err->message[0] ? err->message : epoch_strerror(rc));
