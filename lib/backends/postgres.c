@@ -43,8 +43,22 @@
 #define INT8OID 20
 #define TEXTOID 25
 
-/* Statements prepared on each connection, in order. */
-enum { STMT_INSERT, STMT_GET, STMT_PRUNE, STMT_COUNT };
+/*
+ * Statements prepared on each connection. Transaction control and the lock
+ * are prepared too: sent unnamed, the server would parse and plan them for
+ * every transaction, which at one row per transaction cost about a quarter
+ * of the throughput (tests/bench).
+ */
+enum {
+    STMT_BEGIN,
+    STMT_LOCK,
+    STMT_COMMIT,
+    STMT_INSERT,       /* an entry with an idempotency key: insert or read it */
+    STMT_INSERT_NOKEY, /* an entry without one: a plain insert */
+    STMT_GET,
+    STMT_PRUNE,
+    STMT_COUNT
+};
 
 static const struct {
     const char *name;
@@ -52,6 +66,12 @@ static const struct {
     int nparams;
     Oid types[7];
 } statements[STMT_COUNT] = {
+    [STMT_BEGIN] = {"epochreg_begin", "BEGIN", 0, {0}},
+    [STMT_LOCK] = {"epochreg_lock",
+                   "SELECT pg_advisory_xact_lock(" WRITE_LOCK_KEY ")",
+                   0,
+                   {0}},
+    [STMT_COMMIT] = {"epochreg_commit", "COMMIT", 0, {0}},
     [STMT_INSERT] = {"epochreg_insert",
                      "WITH ins AS ("
                      " INSERT INTO epochreg_records (epoch_us, tag, client_ip, protocol,"
@@ -65,6 +85,12 @@ static const struct {
                      " WHERE idempotency_key = $7 AND NOT EXISTS (SELECT 1 FROM ins)",
                      7,
                      {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+    [STMT_INSERT_NOKEY] = {"epochreg_insert_nokey",
+                           "INSERT INTO epochreg_records (epoch_us, tag, client_ip,"
+                           " protocol, request_id, node)"
+                           " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                           6,
+                           {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
     [STMT_GET] = {"epochreg_get",
                   "SELECT " EPOCH__SQL_COLUMNS " FROM epochreg_records WHERE id = $1",
                   1,
@@ -437,12 +463,41 @@ broken:
     drop(b);
 }
 
+/* Sends a prepared statement without parameters (transaction control). */
+static int send_prepared(pg_backend *b, int stmt)
+{
+    return PQsendQueryPrepared(b->conn, statements[stmt].name, 0, NULL, NULL, NULL, 0);
+}
+
+/* Reads one inserted record's result: the id of a plain insert, or the
+ * stored-or-inserted row of an insert with a key. */
+static int insert_result(pg_backend *b, PGresult *res, epoch_record *rec, int *existed,
+                         epoch_error *err)
+{
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        return fail(b, res, "inserting a record", err);
+    if (!rec->idempotency_key[0]) {
+        const char *v =
+            PQntuples(res) == 1 && PQnfields(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+        if (epoch__parse_i64(v, strlen(v), &rec->id) < 0)
+            return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                                   "an insert returned no id");
+        *existed = 0;
+        return 0;
+    }
+    if (PQntuples(res) != 1 || PQnfields(res) != 9)
+        return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                               "an idempotency key clashed but its record is missing");
+    int rc = decode_row(res, 0, rec, err);
+    if (rc == 0)
+        *existed = PQgetvalue(res, 0, 8)[0] == 't';
+    return rc;
+}
+
 static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
                      size_t count, epoch_error *err)
 {
     pg_backend *b = (pg_backend *)backend;
-    const Oid lock_type[1] = {INT8OID};
-    const char *lock_key[1] = {WRITE_LOCK_KEY};
     insert_params p;
     PGresult *res = NULL;
     int rc = ensure(b, 1, err);
@@ -452,22 +507,22 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
     if (PQenterPipelineMode(b->conn) != 1)
         return fail(b, NULL, "entering pipeline mode", err);
 
-    if (PQsendQueryParams(b->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-        PQsendQueryParams(b->conn, "SELECT pg_advisory_xact_lock($1)", 1, lock_type,
-                          lock_key, NULL, NULL, 0) != 1)
+    if (send_prepared(b, STMT_BEGIN) != 1 || send_prepared(b, STMT_LOCK) != 1)
         goto send_failed;
 
     for (size_t start = 0; start < count; start += PIPELINE_CHUNK) {
         size_t end = count - start > PIPELINE_CHUNK ? start + PIPELINE_CHUNK : count;
         for (size_t i = start; i < end; i++) {
+            int keyed = recs[i].idempotency_key[0] != '\0';
+            int stmt = keyed ? STMT_INSERT : STMT_INSERT_NOKEY;
             insert_values(&recs[i], &p);
-            if (PQsendQueryPrepared(b->conn, statements[STMT_INSERT].name, 7, p.values,
-                                    NULL, NULL, 0) != 1)
+            if (PQsendQueryPrepared(b->conn, statements[stmt].name,
+                                    statements[stmt].nparams, p.values, NULL, NULL,
+                                    0) != 1)
                 goto send_failed;
         }
         if (end == count) {
-            if (PQsendQueryParams(b->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-                PQpipelineSync(b->conn) != 1)
+            if (send_prepared(b, STMT_COMMIT) != 1 || PQpipelineSync(b->conn) != 1)
                 goto send_failed;
             commit_sent = synced = 1;
         } else if (PQsendFlushRequest(b->conn) != 1 || PQflush(b->conn) != 0) {
@@ -490,19 +545,8 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
         }
         for (size_t i = start; i < end; i++) {
             res = take_result(b);
-            if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-                rc = fail(b, res, "inserting a record", err);
+            if ((rc = insert_result(b, res, &recs[i], &existed[i], err)) < 0)
                 goto failed;
-            }
-            if (PQntuples(res) != 1 || PQnfields(res) != 9) {
-                rc = epoch_error_set(
-                    err, EPOCH_EINTERNAL, ORIGIN, NULL,
-                    "an idempotency key clashed but its record is missing");
-                goto failed;
-            }
-            if ((rc = decode_row(res, 0, &recs[i], err)) < 0)
-                goto failed;
-            existed[i] = PQgetvalue(res, 0, 8)[0] == 't';
             PQclear(res);
             res = NULL;
         }
