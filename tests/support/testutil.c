@@ -149,6 +149,14 @@ void target_options(epoch_store_options *opts, epoch_clock_fn clock, void *paylo
     }
 }
 
+epoch_store *target_try_open(epoch_error *err)
+{
+    epoch_store_options opts;
+    epoch_store *s = NULL;
+    target_options(&opts, NULL, NULL);
+    return epoch_store_open(&s, T.uri, &opts, err) == 0 ? s : NULL;
+}
+
 epoch_store *target_open_clock(epoch_clock_fn clock, void *payload)
 {
     epoch_store_options opts;

@@ -38,6 +38,9 @@ const char *target_name(target_kind kind);
 /* Opens a handle on T's store (ck_assert on failure); with a clock. */
 epoch_store *target_open(void);
 epoch_store *target_open_clock(epoch_clock_fn clock, void *payload);
+/* Opens a handle without asserting (for threads, where Check's asserts do
+ * not work): NULL on failure, with the reason in *err. */
+epoch_store *target_try_open(epoch_error *err);
 /* Options with T's scheme (for the fake) and a clock. */
 void target_options(epoch_store_options *opts, epoch_clock_fn clock, void *payload);
 
@@ -75,6 +78,10 @@ int run_cmd(const char *fmt, ...) EPOCHREG_PRINTF(1, 2);
 #define ck_assert_rc(rc, expected, err)                                                  \
     ck_assert_msg((rc) == (expected), "rc %d (expected %d): [%s/%s] %s", (int)(rc),      \
                   (int)(expected), (err).origin, (err).detail, (err).message)
+
+/* Makes each allocation of epoch_store_open(uri) fail in turn: every
+ * failure must be EPOCH_ENOMEM with no handle; then the open succeeds. */
+void chaos_open_each(const char *uri, const epoch_store_options *opts);
 
 /* Suites. */
 Suite *record_suite(void);

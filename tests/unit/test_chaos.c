@@ -159,18 +159,14 @@ static void chaos_all_ops(const char *uri)
     chaos_run(uri, op_migrate, 0);
 }
 
-static void chaos_open(const char *uri)
+void chaos_open_each(const char *uri, const epoch_store_options *opts)
 {
-    epoch_store_options opts;
-    epoch_store_options_init(&opts, EPOCH_STORE_OPTIONS_VERSION);
-    opts.schemes = &scheme;
-    opts.schemes_count = 1;
     for (size_t n = 0;; n++) {
         ck_assert_uint_lt(n, MAX_ALLOCS);
         epoch_store *s = (epoch_store *)1;
         epoch_error err;
         chaos_fail_at(n);
-        int rc = epoch_store_open(&s, uri, &opts, &err);
+        int rc = epoch_store_open(&s, uri, opts, &err);
         int fired = chaos_fired();
         chaos_fail_at((size_t)-1);
         if (!fired) {
@@ -181,6 +177,15 @@ static void chaos_open(const char *uri)
         ck_assert_int_eq(rc, EPOCH_ENOMEM);
         ck_assert_ptr_null(s);
     }
+}
+
+static void chaos_open(const char *uri)
+{
+    epoch_store_options opts;
+    epoch_store_options_init(&opts, EPOCH_STORE_OPTIONS_VERSION);
+    opts.schemes = &scheme;
+    opts.schemes_count = 1;
+    chaos_open_each(uri, &opts);
     /* Ownership: every fake backend opened was freed, failures included. */
     ck_assert_uint_eq(fake_store_opened(fs), fake_store_freed(fs));
 }

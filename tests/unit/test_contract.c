@@ -872,11 +872,9 @@ typedef struct writer {
 static void *write_loop(void *arg)
 {
     writer *w = arg;
-    epoch_store *s = NULL;
     epoch_error err;
-    epoch_store_options opts;
-    target_options(&opts, NULL, NULL);
-    if (epoch_store_open(&s, T.uri, &opts, &err) < 0) {
+    epoch_store *s = target_try_open(&err);
+    if (!s) {
         w->failed = 1;
         snprintf(w->msg, sizeof(w->msg), "open: %s", err.message);
         return NULL;
@@ -1020,11 +1018,9 @@ typedef struct tail_state {
 static void *tail_writer(void *arg)
 {
     int *failed = arg;
-    epoch_store *s = NULL;
     epoch_error err;
-    epoch_store_options opts;
-    target_options(&opts, NULL, NULL);
-    if (epoch_store_open(&s, T.uri, &opts, &err) < 0) {
+    epoch_store *s = target_try_open(&err);
+    if (!s) {
         *failed = 1;
         return NULL;
     }
@@ -1073,11 +1069,9 @@ static void tail_read_page(epoch_store *s, tail_state *t, int64_t *after)
 static void *tail_reader(void *arg)
 {
     tail_state *t = arg;
-    epoch_store *s = NULL;
     epoch_error err;
-    epoch_store_options opts;
-    target_options(&opts, NULL, NULL);
-    if (epoch_store_open(&s, T.uri, &opts, &err) < 0) {
+    epoch_store *s = target_try_open(&err);
+    if (!s) {
         t->failed = 1;
         return NULL;
     }
@@ -1162,13 +1156,9 @@ typedef struct migrator {
 static void *migrate_one(void *arg)
 {
     migrator *m = arg;
-    epoch_store *s = NULL;
     epoch_error err;
-    epoch_store_options opts;
-    target_options(&opts, NULL, NULL);
-    m->rc = epoch_store_open(&s, T.uri, &opts, &err);
-    if (m->rc == 0)
-        m->rc = epoch_store_migrate(NULL, s, &err);
+    epoch_store *s = target_try_open(&err);
+    m->rc = s ? epoch_store_migrate(NULL, s, &err) : err.code;
     snprintf(m->msg, sizeof(m->msg), "%s", err.message);
     epoch_store_close(s);
     return NULL;

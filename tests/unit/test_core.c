@@ -301,25 +301,12 @@ START_TEST(t_contract_violations)
         size_t n;
         switch (table[i].how) {
         case FAKE_LIST_TOO_MANY:
-            rc = epoch_list(page, 5, &n, NULL, s,
-                            &(epoch_query){.version = 1,
-                                           .limit = 2,
-                                           .after = EPOCH_UNSET,
-                                           .before = EPOCH_UNSET,
-                                           .since_us = EPOCH_UNSET,
-                                           .until_us = EPOCH_UNSET},
-                            &err);
+        case FAKE_LIST_UNORDERED: {
+            epoch_query q = EPOCH_QUERY_INIT;
+            q.limit = table[i].how == FAKE_LIST_TOO_MANY ? 2 : 5;
+            rc = epoch_list(page, 5, &n, NULL, s, &q, &err);
             break;
-        case FAKE_LIST_UNORDERED:
-            rc = epoch_list(page, 5, &n, NULL, s,
-                            &(epoch_query){.version = 1,
-                                           .limit = 5,
-                                           .after = EPOCH_UNSET,
-                                           .before = EPOCH_UNSET,
-                                           .since_us = EPOCH_UNSET,
-                                           .until_us = EPOCH_UNSET},
-                            &err);
-            break;
+        }
         case FAKE_GET_WRONG_ID:
             rc = epoch_record_get(&out[0], s, 1, &err);
             break;
