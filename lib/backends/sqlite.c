@@ -601,8 +601,17 @@ int epoch_backend_sqlite_new(epoch_backend **out, const char *path, epoch_error 
     b->parent.prune = sqlite_prune;
     b->memory = memory;
 
+    /* Paths are literal. A SQLite built with SQLITE_USE_URI (Debian's is)
+     * reads a name that starts with "file:" as a URI with options; "./"
+     * keeps it a file name. */
+    char literal[PATH_MAX + 3];
+    const char *name = path;
+    if (strncmp(path, "file:", 5) == 0) {
+        snprintf(literal, sizeof(literal), "./%s", path);
+        name = literal;
+    }
     int src = sqlite3_open_v2(
-        path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+        name, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
         NULL);
     if (src != SQLITE_OK) {
         rc = b->db ? fail(b, src, "opening the database", err)

@@ -227,11 +227,14 @@ START_TEST(t_relative_path)
     char cwd[512];
     ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
     ck_assert_int_eq(chdir(dir), 0);
-    epoch_store *s = open_ok("sqlite:relative.db");
-    epoch_store_close(s);
+    epoch_store_close(open_ok("sqlite:relative.db"));
+    /* Literal even where SQLite would see a URI with options. */
+    epoch_store_close(open_ok("sqlite:file:odd.db?mode=ro"));
     ck_assert_int_eq(chdir(cwd), 0);
     char p[600];
     snprintf(p, sizeof(p), "%s/relative.db", dir);
+    ck_assert_int_eq(access(p, F_OK), 0);
+    snprintf(p, sizeof(p), "%s/file:odd.db?mode=ro", dir);
     ck_assert_int_eq(access(p, F_OK), 0);
 }
 END_TEST
