@@ -604,10 +604,12 @@ int epoch_backend_sqlite_new(epoch_backend **out, const char *path, epoch_error 
     /* Paths are literal. A SQLite built with SQLITE_USE_URI (Debian's is)
      * reads a name that starts with "file:" as a URI with options; "./"
      * keeps it a file name. */
-    char literal[PATH_MAX + 3];
+    char literal[PATH_MAX + 2];
     const char *name = path;
     if (strncmp(path, "file:", 5) == 0) {
-        snprintf(literal, sizeof(literal), "./%s", path);
+        /* check_path() refused paths of PATH_MAX bytes or more. */
+        memcpy(literal, "./", 2);
+        memcpy(literal + 2, path, strlen(path) + 1);
         name = literal;
     }
     int src = sqlite3_open_v2(
