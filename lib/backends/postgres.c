@@ -264,16 +264,26 @@ static int query_int(pg_backend *b, const char *sql, const char *param, int64_t 
     return rc;
 }
 
+static const char SCHEMA_VERSION_SQL[] =
+    "SELECT coalesce(max(version), 0) FROM epochreg_schema";
+
+/* Remembers a schema version read from the store (clamped: it is shown in
+ * messages as an int). */
+static void set_schema(pg_backend *b, int64_t v)
+{
+    b->schema = (int)(v > 1000000 ? 1000000 : v);
+}
+
 static int read_schema(pg_backend *b, epoch_error *err)
 {
     int64_t exists = 0, v = 0;
     int rc = query_int(b, "SELECT (to_regclass('epochreg_schema') IS NOT NULL)::int",
                        NULL, &exists, "reading the schema version", err);
     if (rc == 0 && exists)
-        rc = query_int(b, "SELECT coalesce(max(version), 0) FROM epochreg_schema", NULL,
-                       &v, "reading the schema version", err);
+        rc =
+            query_int(b, SCHEMA_VERSION_SQL, NULL, &v, "reading the schema version", err);
     if (rc == 0)
-        b->schema = (int)(v > 1000000 ? 1000000 : v);
+        set_schema(b, v);
     return rc;
 }
 
@@ -304,9 +314,7 @@ static int connect_db(pg_backend *b, epoch_error *err)
                                "cannot connect to PostgreSQL: %s", msg);
     }
     PQsetNoticeProcessor(b->conn, ignore_notice, NULL);
-    b->prepared = 0;
-    b->list_prepared = 0;
-    return read_schema(b, err);
+    return read_schema(b, err); /* statements: none yet (new backend, or drop()) */
 }
 
 static int schema_error(const pg_backend *b, epoch_error *err)
@@ -426,6 +434,19 @@ static PGresult *take_result(pg_backend *b)
     return res;
 }
 
+/* Rolls back an open transaction after a failure; a connection that cannot
+ * even do that is dropped, so the next call starts afresh. */
+static void rollback_open(pg_backend *b)
+{
+    if (!b->conn || PQtransactionStatus(b->conn) == PQTRANS_IDLE)
+        return;
+    PGresult *res = PQexecParams(b->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        drop(b);
+}
+
 /* After a failure inside the pipeline: end it, read up to the sync, leave
  * pipeline mode and roll the transaction back. Drops the connection when any
  * of that goes wrong. */
@@ -451,13 +472,7 @@ static void abandon_pipeline(pg_backend *b, int synced)
     }
     if (PQexitPipelineMode(b->conn) != 1)
         goto broken;
-    if (PQtransactionStatus(b->conn) != PQTRANS_IDLE) {
-        PGresult *res = PQexecParams(b->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
-        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-        PQclear(res);
-        if (!ok)
-            goto broken;
-    }
+    rollback_open(b);
     return;
 broken:
     drop(b);
@@ -754,11 +769,11 @@ static int pg_migrate(epoch_backend *backend, int *version, epoch_error *err)
                       " version integer PRIMARY KEY,"
                       " applied_at timestamptz NOT NULL DEFAULT now())",
                       "creating the schema table", err)) < 0 ||
-        (rc = query_int(b, "SELECT coalesce(max(version), 0) FROM epochreg_schema", NULL,
-                        &v, "reading the schema version", err)) < 0)
+        (rc = query_int(b, SCHEMA_VERSION_SQL, NULL, &v, "reading the schema version",
+                        err)) < 0)
         goto fail;
     if (v > SCHEMA_VERSION) {
-        b->schema = (int)(v > 1000000 ? 1000000 : v);
+        set_schema(b, v);
         rc = schema_error(b, err);
         goto fail;
     }
@@ -782,10 +797,7 @@ static int pg_migrate(epoch_backend *backend, int *version, epoch_error *err)
         *version = SCHEMA_VERSION;
     return 0;
 fail:
-    if (b->conn && PQtransactionStatus(b->conn) != PQTRANS_IDLE) {
-        PGresult *res = PQexecParams(b->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
-        PQclear(res);
-    }
+    rollback_open(b);
     return rc;
 }
 
