@@ -431,33 +431,6 @@ static int show_help(const cli *c)
 
 /* Creates @p path and its missing parents with mode 0700, like `mkdir -p`;
  * a directory that already exists keeps its mode. */
-static int make_directories(char *path)
-{
-    struct stat st;
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        int created = mkdir(path, 0700) == 0;
-        int e = errno;
-        /* mkdir's mode is reduced by the umask: make the one we own exact. */
-        if ((!created && e != EEXIST) || (created && chmod(path, 0700) < 0)) {
-            message("cannot create directory %s: %s", path,
-                    strerror(created ? errno : e));
-            return EXIT_UNAVAILABLE;
-        }
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        message("%s is not a directory", path);
-        return EXIT_UNAVAILABLE;
-    }
-    return EXIT_OK;
-}
-
 /* An environment variable, or NULL when it is unset or empty. */
 static const char *env(const char *name)
 {
@@ -466,40 +439,28 @@ static const char *env(const char *name)
 }
 
 /*
- * Writes the store URI into @p uri: --db, else $EPOCHREG_DB, else the SQLite
- * file in the user's data directory (XDG base directories: a relative
- * XDG_DATA_HOME is ignored), whose directory is created.
+ * Writes the store URI into @p uri: --db, else $EPOCHREG_DB, else the default
+ * SQLite file (fe_default_store_uri(), shared with the daemon).
  */
 static int store_uri(char *uri, size_t size, const cli *c)
 {
     const char *given = c->opt[OPT_DB] ? c->opt[OPT_DB] : env("EPOCHREG_DB");
-    char dir[PATH_MAX];
-    int n;
     if (c->opt[OPT_DB] && !c->opt[OPT_DB][0])
         return usage_error("option --db is empty");
     if (given) {
-        n = snprintf(uri, size, "%s", given);
+        int n = snprintf(uri, size, "%s", given);
         if (n < 0 || (size_t)n >= size)
             return usage_error("the store URI is too long");
         return EXIT_OK;
     }
-    const char *xdg = env("XDG_DATA_HOME");
-    const char *home = env("HOME");
-    if (xdg && xdg[0] == '/')
-        n = snprintf(dir, sizeof(dir), "%s/epochreg", xdg);
-    else if (home && home[0] == '/')
-        n = snprintf(dir, sizeof(dir), "%s/.local/share/epochreg", home);
-    else
-        return usage_error("no store given and neither XDG_DATA_HOME nor HOME is set to "
-                           "an absolute path: use --db URI or set EPOCHREG_DB");
-    if (n < 0 || (size_t)n >= sizeof(dir))
-        return usage_error("the data directory path is too long: use --db URI");
-    int rc = make_directories(dir);
-    if (rc != EXIT_OK)
-        return rc;
-    n = snprintf(uri, size, "sqlite:%s/epochreg.db", dir);
-    if (n < 0 || (size_t)n >= size)
-        return usage_error("the data directory path is too long: use --db URI");
+    epoch_error err;
+    int rc = fe_default_store_uri(uri, size, &err);
+    if (rc == EPOCH_EINVAL)
+        return usage_error("%s: use --db URI or set EPOCHREG_DB", err.message);
+    if (rc < 0) {
+        message("%s", err.message);
+        return EXIT_UNAVAILABLE;
+    }
     return EXIT_OK;
 }
 

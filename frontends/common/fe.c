@@ -7,6 +7,10 @@
  */
 #include "fe.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -457,4 +461,60 @@ int fe_csv_record(char *buf, size_t size, size_t *len, const epoch_record *r)
 out:
     buf[rc == 0 ? o.len : 0] = '\0';
     return rc;
+}
+
+/* ---- the default store ---- */
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int make_directories(char *path, epoch_error *err)
+{
+    struct stat st;
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        int created = mkdir(path, 0700) == 0;
+        int e = errno;
+        /* mkdir's mode is reduced by the umask: make the one we own exact. */
+        if ((!created && e != EEXIST) || (created && chmod(path, 0700) < 0))
+            return epoch_error_set(err, EPOCH_EUNAVAILABLE, "epochreg", NULL,
+                                   "cannot create directory %s: %s", path,
+                                   strerror(created ? errno : e));
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        return epoch_error_set(err, EPOCH_EUNAVAILABLE, "epochreg", NULL,
+                               "%s is not a directory", path);
+    return 0;
+}
+
+int fe_default_store_uri(char *uri, size_t size, epoch_error *err)
+{
+    char dir[4096];
+    int n;
+    epoch_error_clear(err);
+    const char *xdg = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && xdg[0] == '/')
+        n = snprintf(dir, sizeof(dir), "%s/epochreg", xdg);
+    else if (home && home[0] == '/')
+        n = snprintf(dir, sizeof(dir), "%s/.local/share/epochreg", home);
+    else
+        return epoch_error_set(err, EPOCH_EINVAL, "epochreg", NULL,
+                               "no store given and neither XDG_DATA_HOME nor HOME is set "
+                               "to an absolute path");
+    if (n < 0 || (size_t)n >= sizeof(dir))
+        return epoch_error_set(err, EPOCH_EINVAL, "epochreg", NULL,
+                               "the data directory path is too long");
+    int rc = make_directories(dir, err);
+    if (rc < 0)
+        return rc;
+    n = snprintf(uri, size, "sqlite:%s/epochreg.db", dir);
+    if (n < 0 || (size_t)n >= size)
+        return epoch_error_set(err, EPOCH_EINVAL, "epochreg", NULL,
+                               "the data directory path is too long");
+    return 0;
 }

@@ -136,4 +136,19 @@ json_t *fe_records_json(const epoch_record *records, size_t count);
  */
 int fe_csv_record(char *buf, size_t size, size_t *len, const epoch_record *r);
 
+/* ---- the default store ---- */
+
+/**
+ * Writes the default store URI, "sqlite:DIR/epochreg.db", where DIR is
+ * $XDG_DATA_HOME/epochreg, else $HOME/.local/share/epochreg (XDG base
+ * directories: a relative XDG_DATA_HOME is ignored), and creates DIR (mode
+ * 0700) when it is missing. The one function in this header that looks at
+ * the environment and the file system.
+ *
+ * @return 0; EPOCH_EINVAL when neither variable gives an absolute path or
+ *         the path does not fit in @p size; EPOCH_EUNAVAILABLE when DIR
+ *         cannot be created (the message names it).
+ */
+int fe_default_store_uri(char *uri, size_t size, epoch_error *err);
+
 #endif /* EPOCHREG_FE_H */
