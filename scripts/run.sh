@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The run command: installs what is missing, builds, and registers the
-# current time in the default SQLite store, then lists the latest records.
-#   bash scripts/run.sh [TAG]
-# The store is $EPOCHREG_DB if set, else ~/.local/share/epochreg/epochreg.db.
+# The run command: installs what is missing, builds, and runs epochregd in
+# the foreground on http://127.0.0.1:8080 with the default SQLite store
+# ($EPOCHREG_DB if set, else ~/.local/share/epochreg/epochreg.db).
+#   bash scripts/run.sh [epochregd options...]     (Ctrl-C stops it)
+# Try it from another terminal: curl -X POST http://127.0.0.1:8080/epochs
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,6 +14,5 @@ cmake -S "$top" -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEPOCHREG_BUILD_TES
     -DEPOCHREG_BUILD_BENCH=OFF >/dev/null
 cmake --build "$out" -j"$(nproc)" >/dev/null
 
-cli=$out/frontends/cli/epochreg
-"$cli" register --tag "${1:-hello}"
-"$cli" list --limit 10
+echo "epochregd: serving on http://127.0.0.1:8080 (Ctrl-C to stop); the CLI is $out/frontends/cli/epochreg" >&2
+exec "$out/frontends/epochregd/epochregd" --log-format text "$@"
