@@ -418,7 +418,11 @@ static int run(fe_head_parser *p, const unsigned char *b, size_t end)
                 break;
             }
             p->work_ += i - p->line_;
-            if (!method_known(b + p->line_, i - p->line_)) {
+            /* CONNECT asks for a tunnel, which this server never makes (and
+             * evhttp would keep such a connection open whatever the reply
+             * says): refused like a method it does not know. */
+            if (!method_known(b + p->line_, i - p->line_) ||
+                (i - p->line_ == 7 && memcmp(b + p->line_, "CONNECT", 7) == 0)) {
                 w = W_METHOD_UNKNOWN;
                 break;
             }

@@ -13,8 +13,9 @@
  * - optional empty lines (CRLF) before the request line, which are skipped
  *   (RFC 9112 §2.2); they count toward head_max;
  * - request line `METHOD SP origin-form SP HTTP/1.1|HTTP/1.0 CRLF`: METHOD is
- *   one of GET HEAD POST PUT DELETE OPTIONS TRACE CONNECT PATCH (case-
- *   sensitive; any other token is 501, a method with a non-token byte 400),
+ *   one of GET HEAD POST PUT DELETE OPTIONS TRACE PATCH (case-sensitive;
+ *   any other token, and CONNECT — no tunnels — is 501; a method with a
+ *   non-token byte 400),
  *   the target starts with '/' and holds only visible ASCII (0x21-0x7E) and
  *   is at most target_max bytes (else 414, as soon as the target is one byte
  *   too long); `HTTP/x.y` with another single-digit version is 505, anything

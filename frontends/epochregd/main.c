@@ -14,6 +14,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
@@ -480,13 +481,27 @@ static void send_response(d_server *srv, struct evhttp_request *req, d_conn *c,
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     for (size_t i = 0; i < resp->header_count; i++)
         evhttp_add_header(h, resp->headers[i].name, resp->headers[i].value);
-    if (resp->close || srv->stopping)
-        evhttp_add_header(h, "Connection", "close");
     const char *method = method_name(evhttp_request_get_command(req));
+    int close = resp->close || srv->stopping || !strcmp(method, "CONNECT");
+    /* The status line always says HTTP/1.1 (RFC 9110 §2.5), also to an
+     * HTTP/1.0 client; such a client keeps the connection only when it
+     * asked for keep-alive. evhttp takes the reply's version from the
+     * request's, so the request's is raised. */
+    if (req->major == 1 && req->minor == 0) {
+        const char *conn =
+            evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
+        if (!conn || evutil_ascii_strcasecmp(conn, "keep-alive") != 0)
+            close = 1;
+        req->minor = 1;
+    }
+    if (close)
+        evhttp_add_header(h, "Connection", "close");
+    /* Always a Content-Length: evhttp leaves it out for HEAD (where it must
+     * be the GET's) and for CONNECT. */
+    char len[24];
+    snprintf(len, sizeof(len), "%zu", resp->body_len);
+    evhttp_add_header(h, "Content-Length", len);
     if (!strcmp(method, "HEAD")) {
-        char len[24];
-        snprintf(len, sizeof(len), "%zu", resp->body_len);
-        evhttp_add_header(h, "Content-Length", len);
         evhttp_send_reply(req, resp->status, resp->reason, NULL);
     } else {
         struct evbuffer *b = evbuffer_new();

@@ -138,7 +138,7 @@ static const head_case CASES[] = {
     OK("DELETE /epochs/1 HTTP/1.1\r\n" HOST "\r\n", 0, 1), /* B27 */
     OK("OPTIONS / HTTP/1.1\r\n" HOST "\r\n", 0, 1),
     OK("TRACE /epochs HTTP/1.1\r\n" HOST "\r\n", 0, 1), /* B28: routing's 405 */
-    OK("CONNECT /x HTTP/1.1\r\n" HOST "\r\n", 0, 1),
+    NO_AT("CONNECT /x HTTP/1.1\r\n" HOST "\r\n", "CONNECT ", E501), /* no tunnels */
     /* Targets: any visible ASCII; the query layer refuses %0d%0a (B33). */
     OK("GET /epochs?tag=%0d%0aSet-Cookie:x&limit=5 HTTP/1.1\r\n" HOST "\r\n", 0, 1),
     OK("GET /!\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~ HTTP/1.1\r\n" HOST "\r\n", 0, 1),
@@ -337,7 +337,7 @@ static const head_case CASES[] = {
     NO_AT("\r\n GET / HTTP/1.1\r\n" HOST "\r\n", "\r\n ", E400),
     /* B24, B25: only origin-form. */
     NO_AT("GET http://other.example/epochs HTTP/1.1\r\n" HOST "\r\n", "GET h", E400),
-    NO_AT("CONNECT x:443 HTTP/1.1\r\n" HOST "\r\n", "CONNECT x", E400),
+    NO_AT("CONNECT x:443 HTTP/1.1\r\n" HOST "\r\n", "CONNECT ", E501), /* no tunnels */
     NO_AT("OPTIONS * HTTP/1.1\r\n" HOST "\r\n", "OPTIONS *", E400),
     NO("GET epochs HTTP/1.1\r\n" HOST "\r\n", E400),
     NO_AT("GET /a\xc3\xa9 HTTP/1.1\r\n" HOST "\r\n", "GET /a\xc3", E400),
