@@ -203,8 +203,9 @@ static void *worker_main(void *arg)
             j->state = D_JOB_RUNNING;
             jobs[n++] = j;
         }
-        /* Someone else may take what is left. */
-        if (pool->writes || pool->reads)
+        /* Another worker may take what is left (writes wait for this
+         * writer: waking a worker for them would only cost a switch). */
+        if (pool->reads || (pool->writes && !pool->writing))
             pthread_cond_signal(&pool->cond);
         pthread_mutex_unlock(&pool->lock);
 
@@ -353,6 +354,12 @@ int d_pool_submit(d_pool *pool, d_job *job)
             pool->writes = job;
         pool->writes_tail = job;
         pool->writes_count++;
+        /* While a batch is being written, this one waits for the next:
+         * the writer looks again when it is done. */
+        if (pool->writing) {
+            pthread_mutex_unlock(&pool->lock);
+            return 0;
+        }
     } else {
         if (pool->reads_tail)
             pool->reads_tail->next = job;

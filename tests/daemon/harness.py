@@ -37,6 +37,7 @@ the PID in its pidfile (never by name), and its exit status is checked.
 import collections
 import json
 import os
+import shlex
 import re
 import select
 import signal
@@ -211,6 +212,12 @@ class Daemon:
             if os.path.exists(f):
                 os.unlink(f)
         cmd = self.command()
+        # EPOCHREG_DAEMON_WRAPPER (e.g. "valgrind --error-exitcode=99 ...")
+        # runs the daemon under a tool in the same process: the pidfile and
+        # the exit status are still the daemon's.
+        wrapper = os.environ.get("EPOCHREG_DAEMON_WRAPPER")
+        if wrapper:
+            cmd = shlex.split(wrapper) + cmd
         with open(self.errfile, "ab") as err:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, cwd=self.dir,
