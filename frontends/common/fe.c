@@ -8,6 +8,7 @@
 #include "fe.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -367,7 +368,7 @@ fail:
     return NULL;
 }
 
-/* ---- CSV ---- */
+/* ---- output buffers (CSV lines, record JSON) ---- */
 
 /* An output buffer that remembers running out of room instead of writing
  * past it, so a line is checked once at the end. */
@@ -388,14 +389,118 @@ static void put(csv_out *o, const char *s, size_t n)
     o->len += n;
 }
 
+/* A string literal, its length counted by the compiler. */
+#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
+
 static void put_int(csv_out *o, int64_t v)
 {
     char digits[24];
-    int n = snprintf(digits, sizeof(digits), "%lld", (long long)v);
-    if (n < 0 || (size_t)n >= sizeof(digits))
-        o->full = 1;
+    size_t i = sizeof(digits);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        digits[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        digits[--i] = '-';
+    put(o, digits + i, sizeof(digits) - i);
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is
+ * not valid: overlong forms, surrogates and code points past U+10FFFF are
+ * refused, as jansson refuses them. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, cp = c & 0x07;
     else
-        put(o, digits, (size_t)n);
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* A JSON string exactly as jansson's compact dump writes it: '"' and '\\'
+ * escaped, controls as \b \f \n \r \t or \u00XX, everything else
+ * (UTF-8 included, '/' included) as is. 0, or -1 for a string of @p max
+ * bytes without a NUL or one that is not UTF-8. */
+static int put_json_string(csv_out *o, const char *str, size_t max)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t n = strnlen(str, max);
+    if (n == max)
+        return -1;
+    put(o, "\"", 1);
+    size_t run = 0; /* bytes to copy as they are, from s + i - run */
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            size_t k = utf8_seq(s + i, n - i);
+            if (!k)
+                return -1;
+            i += k;
+            run += k;
+            continue;
+        }
+        put(o, (const char *)s + i - run, run);
+        run = 0;
+        char esc[8] = {'\\', (char)c, 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04X", c);
+            elen = 6;
+        }
+        put(o, esc, elen);
+        i++;
+    }
+    put(o, (const char *)s + n - run, run);
+    put(o, "\"", 1);
+    return 0;
+}
+
+static int put_json_string_or_null(csv_out *o, const char *s, size_t max)
+{
+    if (!s[0]) {
+        put(o, "null", 4);
+        return 0;
+    }
+    return put_json_string(o, s, max);
 }
 
 /* True for a first character that makes spreadsheets read a formula. */
@@ -461,6 +566,70 @@ int fe_csv_record(char *buf, size_t size, size_t *len, const epoch_record *r)
 out:
     buf[rc == 0 ? o.len : 0] = '\0';
     return rc;
+}
+
+int fe_record_json_write(char *buf, size_t size, size_t *len, const epoch_record *r)
+{
+    char time[EPOCH_TIME_BUFSIZE];
+    csv_out o = {buf, size, 0, 0};
+    const char *protocol = r ? epoch_protocol_name(r->protocol) : NULL;
+    if (len)
+        *len = 0;
+    if (!buf || size == 0)
+        return EPOCH_EINVAL;
+    buf[0] = '\0';
+    if (!protocol || epoch_time_format(time, sizeof(time), r->epoch_us) < 0)
+        return EPOCH_EINVAL;
+    /* Members in fe_record_json()'s order. */
+    PUT_LIT(&o, "{\"id\":");
+    put_int(&o, r->id);
+    PUT_LIT(&o, ",\"epoch\":");
+    put_int(&o, r->epoch_us / US_PER_S);
+    PUT_LIT(&o, ",\"epoch_us\":");
+    put_int(&o, r->epoch_us);
+    PUT_LIT(&o, ",\"time\":\"");
+    put(&o, time, strlen(time));
+    PUT_LIT(&o, "\",\"tag\":");
+    if (put_json_string_or_null(&o, r->tag, sizeof(r->tag)) < 0)
+        goto fail;
+    PUT_LIT(&o, ",\"client_ip\":");
+    if (put_json_string_or_null(&o, r->client_ip, sizeof(r->client_ip)) < 0)
+        goto fail;
+    PUT_LIT(&o, ",\"protocol\":\"");
+    put(&o, protocol, strlen(protocol));
+    PUT_LIT(&o, "\",\"request_id\":");
+    if (put_json_string(&o, r->request_id, sizeof(r->request_id)) < 0)
+        goto fail;
+    PUT_LIT(&o, ",\"node\":");
+    if (put_json_string(&o, r->node, sizeof(r->node)) < 0)
+        goto fail;
+    PUT_LIT(&o, "}");
+    if (o.full)
+        goto fail;
+    buf[o.len] = '\0';
+    if (len)
+        *len = o.len;
+    return 0;
+fail:
+    buf[0] = '\0';
+    return EPOCH_EINVAL;
+}
+
+int fe_json_string_write(char *buf, size_t size, size_t *len, const char *s, size_t max)
+{
+    csv_out o = {buf, size, 0, 0};
+    if (len)
+        *len = 0;
+    if (!buf || size == 0 || !s)
+        return EPOCH_EINVAL;
+    if (put_json_string(&o, s, max) < 0 || o.full) {
+        buf[0] = '\0';
+        return EPOCH_EINVAL;
+    }
+    buf[o.len] = '\0';
+    if (len)
+        *len = o.len;
+    return 0;
 }
 
 /* ---- the default store ---- */

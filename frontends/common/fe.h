@@ -112,6 +112,34 @@ json_t *fe_record_json(const epoch_record *r);
  */
 json_t *fe_records_json(const epoch_record *records, size_t count);
 
+/**
+ * Room for the longest record fe_record_json_write() can write, with its
+ * NUL: every string member escaped at six bytes per byte at worst.
+ */
+#define FE_RECORD_JSON_SIZE 2560
+
+/**
+ * Writes a record's JSON into @p buf: byte for byte what
+ * json_dumps(fe_record_json(r), JSON_COMPACT) gives (the tests compare the
+ * two on many thousands of records), without building a jansson value. The
+ * HTTP layer renders records with this: a page of 100 records is most of a
+ * list request's work, and the jansson tree costs several times more.
+ *
+ * @param len   receives the length written, without the NUL; may be NULL.
+ * @return 0, or EPOCH_EINVAL when the record is not renderable (as
+ *         fe_record_json() returns NULL: a time outside 0..EPOCH_TIME_MAX,
+ *         an unknown protocol, a field that is not UTF-8 or not terminated)
+ *         or @p size is too small; buf then holds "".
+ */
+int fe_record_json_write(char *buf, size_t size, size_t *len, const epoch_record *r);
+
+/**
+ * Writes @p s (NUL-terminated within @p max bytes, UTF-8) as a JSON string,
+ * quotes included, as jansson's compact dump writes it.
+ * @return 0, or EPOCH_EINVAL (not terminated, not UTF-8, no room).
+ */
+int fe_json_string_write(char *buf, size_t size, size_t *len, const char *s, size_t max);
+
 /* ---- CSV ---- */
 
 /** The CSV header line, with its CRLF. */

@@ -1288,14 +1288,33 @@ void fe_http_prepare(fe_op *op, fe_response *resp, const fe_request *req,
 /* ---- step 3 ---- */
 
 /* 200/201 with a record; Location for registrations. */
+/* Takes a malloc'ed JSON body of @p len bytes (room for one more byte: the
+ * final newline is written here). */
+static void set_body(fe_response *resp, char *body, size_t len)
+{
+    body[len] = '\n';
+    resp->body = body;
+    resp->body_len = len + 1;
+    resp->body_static_ = 0;
+    add_header(resp, "Content-Type", JSON_CONTENT_TYPE);
+}
+
+/* 200/201 with a record; Location for registrations. Records are written by
+ * fe_record_json_write(), which is byte for byte fe_record_json() through
+ * jansson, only faster. */
 static void render_record(fe_response *resp, const fe_op *op, int status,
                           const epoch_record *record, int location)
 {
     char value[FE_HEADER_VALUE_SIZE];
-    json_t *json = record ? fe_record_json(record) : NULL;
-    if (!json) {
-        /* NULL also when memory ran out; a record that cannot be rendered
-         * (a corrupt time or protocol) is the likelier cause. */
+    size_t len = 0;
+    char *body = malloc(FE_RECORD_JSON_SIZE + 1);
+    if (!body) {
+        out_of_memory(resp, op);
+        return;
+    }
+    if (!record || fe_record_json_write(body, FE_RECORD_JSON_SIZE, &len, record) < 0) {
+        /* A record that cannot be rendered (a corrupt time or protocol). */
+        free(body);
         fe_http_error(resp, op, 500, "internal", "the record cannot be rendered", 0);
         return;
     }
@@ -1305,8 +1324,7 @@ static void render_record(fe_response *resp, const fe_op *op, int status,
                  (long long)record->id);
         add_header(resp, "Location", value);
     }
-    if (set_json(resp, json) < 0)
-        out_of_memory(resp, op);
+    set_body(resp, body, len);
 }
 
 void fe_http_render_register(fe_response *resp, const fe_op *op, int rc,
@@ -1406,19 +1424,67 @@ void fe_http_render_list(fe_response *resp, const fe_op *op, int rc,
         fe_http_error(resp, op, 500, "internal", "the next link does not fit", 0);
         return;
     }
-    json_t *o = fe_records_json(records, count);
-    if (!o) {
-        fe_http_error(resp, op, 500, "internal", "a record cannot be rendered", 0);
+    /* {"items":[r1,r2,...],"next":"..."|null} */
+    size_t cap = 32 + count * (FE_RECORD_JSON_SIZE / 4) + sizeof(next) * 6, len = 0;
+    char *body = malloc(cap);
+    if (!body) {
+        out_of_memory(resp, op);
         return;
     }
+    memcpy(body, "{\"items\":[", 10);
+    len = 10;
+    for (size_t i = 0; i < count; i++) {
+        if (cap - len < FE_RECORD_JSON_SIZE + 2) {
+            size_t ncap = cap * 2 + FE_RECORD_JSON_SIZE;
+            char *p = realloc(body, ncap);
+            if (!p) {
+                free(body);
+                out_of_memory(resp, op);
+                return;
+            }
+            body = p;
+            cap = ncap;
+        }
+        if (i)
+            body[len++] = ',';
+        size_t n = 0;
+        if (fe_record_json_write(body + len, cap - len, &n, &records[i]) < 0) {
+            free(body);
+            fe_http_error(resp, op, 500, "internal", "a record cannot be rendered", 0);
+            return;
+        }
+        len += n;
+    }
+    /* The tail: "],\"next\":" + null or the link as a JSON string + "}" and
+     * the newline set_body() adds. */
+    if (cap - len < sizeof(next) * 6 + 32) {
+        char *p = realloc(body, len + sizeof(next) * 6 + 32);
+        if (!p) {
+            free(body);
+            out_of_memory(resp, op);
+            return;
+        }
+        body = p;
+        cap = len + sizeof(next) * 6 + 32;
+    }
+    memcpy(body + len, "],\"next\":", 9);
+    len += 9;
+    if (has_next) {
+        size_t n = 0;
+        if (fe_json_string_write(body + len, cap - len, &n, next, sizeof(next)) < 0) {
+            free(body);
+            fe_http_error(resp, op, 500, "internal", "the next link cannot be rendered",
+                          0);
+            return;
+        }
+        len += n;
+    } else {
+        memcpy(body + len, "null", 4);
+        len += 4;
+    }
+    body[len++] = '}';
     start(resp, op, 200);
-    if (add_member(o, "next", has_next ? json_string(next) : json_null()) < 0) {
-        json_decref(o);
-        out_of_memory(resp, op);
-        return;
-    }
-    if (set_json(resp, o) < 0)
-        out_of_memory(resp, op);
+    set_body(resp, body, len);
 }
 
 void fe_http_render_ready(fe_response *resp, const fe_op *op, int store_ok, int draining)

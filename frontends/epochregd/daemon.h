@@ -70,6 +70,9 @@ void d_log_close(void);
 /* A log line: msg plus key/value pairs given as a jansson object (stolen;
  * NULL for none). Thread-safe. */
 void d_log(d_level level, const char *msg, json_t *fields);
+/* The access log line of one request (no jansson: the hot path). */
+void d_log_access(const char *request_id, const char *method, const char *route,
+                  int status, double latency_ms, size_t batch, const char *client_ip);
 
 /* ---- metrics.c ---- */
 

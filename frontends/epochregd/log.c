@@ -139,3 +139,45 @@ void d_log(d_level level, const char *msg, json_t *fields)
     pthread_mutex_unlock(&log_lock);
     free(line);
 }
+
+void d_log_access(const char *request_id, const char *method, const char *route,
+                  int status, double latency_ms, size_t batch, const char *client_ip)
+{
+    /* One line per request, formatted directly: every value here comes from
+     * a closed set (method, route), is a number, or was checked against a
+     * charset that needs no escaping (request ids: A-Za-z0-9._:-; addresses
+     * as inet_ntop writes them). */
+    char ts[EPOCH_TIME_BUFSIZE], line[512], extra[96] = "";
+    if (epoch_time_format(ts, sizeof(ts), d_now_us()) < 0)
+        ts[0] = '\0';
+    int n;
+    if (log_json) {
+        int e = 0;
+        if (batch)
+            e = snprintf(extra, sizeof(extra), ",\"batch\":%zu", batch);
+        if (client_ip && client_ip[0] && e >= 0 && (size_t)e < sizeof(extra))
+            snprintf(extra + e, sizeof(extra) - (size_t)e, ",\"client_ip\":\"%s\"",
+                     client_ip);
+        n = snprintf(line, sizeof(line),
+                     "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"request\","
+                     "\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\","
+                     "\"status\":%d,\"latency_ms\":%.3f%s}\n",
+                     ts, request_id, method, route, status, latency_ms, extra);
+    } else {
+        int e = 0;
+        if (batch)
+            e = snprintf(extra, sizeof(extra), " batch=%zu", batch);
+        if (client_ip && client_ip[0] && e >= 0 && (size_t)e < sizeof(extra))
+            snprintf(extra + e, sizeof(extra) - (size_t)e, " client_ip=%s", client_ip);
+        n = snprintf(line, sizeof(line),
+                     "%s info request request_id=%s method=%s route=%s status=%d "
+                     "latency_ms=%.3f%s\n",
+                     ts, request_id, method, route, status, latency_ms, extra);
+    }
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return;
+    pthread_mutex_lock(&log_lock);
+    if (log_fp)
+        fwrite(line, 1, (size_t)n, log_fp);
+    pthread_mutex_unlock(&log_lock);
+}

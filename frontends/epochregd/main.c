@@ -514,15 +514,9 @@ static void send_response(d_server *srv, struct evhttp_request *req, d_conn *c,
     double seconds = d_now_mono() - start;
     fe_route route = op ? op->route : FE_ROUTE_NONE;
     d_metrics_request(route, resp->status, seconds);
-    json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id",
-                          op && op->request_id[0] ? op->request_id : "-", "method",
-                          method, "route", fe_route_name(route), "status", resp->status,
-                          "latency_ms", (double)(int64_t)(seconds * 1e6) / 1e3);
-    if (f && batch)
-        json_object_set_new(f, "batch", json_integer((json_int_t)batch));
-    if (f && op && op->entry.client_ip && op->kind == FE_OP_REGISTER)
-        json_object_set_new(f, "client_ip", json_string(op->entry.client_ip));
-    d_log(D_INFO, "request", f);
+    d_log_access(op && op->request_id[0] ? op->request_id : "-", method,
+                 fe_route_name(route), resp->status, seconds * 1e3, batch,
+                 op && op->kind == FE_OP_REGISTER ? op->entry.client_ip : NULL);
     d_conn_request_end(srv, c);
 }
 

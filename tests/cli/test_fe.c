@@ -534,6 +534,149 @@ START_TEST(csv_worst_case_and_small_buffer)
 }
 END_TEST
 
+/* fe_record_json_write() against jansson: the same bytes or the same
+ * refusal, for random records with every kind of string content (quotes,
+ * backslashes, slashes, controls, multi-byte and invalid UTF-8, maximum
+ * lengths), ids and times from both ends of their ranges. */
+static uint64_t rng_state = 88172645463325252ULL;
+
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void random_string(char *dst, size_t size)
+{
+    static const char *const pieces[] = {"a",
+                                         "Z",
+                                         "0",
+                                         " ",
+                                         "\"",
+                                         "\\",
+                                         "/",
+                                         "\n",
+                                         "\t",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "\xc3\xa9",
+                                         "\xe2\x98\x83",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xed\xa0\x80",
+                                         "\xc0\xaf",
+                                         "\xff",
+                                         "\xc3",
+                                         "\xf4\x90\x80\x80",
+                                         "\xef\xbf\xbf",
+                                         "-",
+                                         "=",
+                                         "+"};
+    size_t max = 1 + (size_t)(rnd() % (size - 1)), len = 0;
+    int clean = rnd() % 2; /* half the strings without controls or bad UTF-8 */
+    while (len < max) {
+        size_t i = (size_t)(rnd() % (sizeof(pieces) / sizeof(pieces[0])));
+        if (clean && (i >= 7 && i <= 11))
+            continue;
+        if (clean && i >= 15 && i <= 19)
+            continue;
+        size_t n = strlen(pieces[i]);
+        if (len + n > size - 1)
+            break;
+        memcpy(dst + len, pieces[i], n);
+        len += n;
+        if (rnd() % 8 == 0)
+            break;
+    }
+    dst[len] = '\0';
+}
+
+START_TEST(record_json_write_matches_jansson)
+{
+    static const int64_t ids[] = {0, 1, 42, INT64_MAX, -1, INT64_MIN};
+    static const int64_t times[] = {0,
+                                    1,
+                                    999999,
+                                    1000000,
+                                    INT64_C(1795298112123456),
+                                    EPOCH_TIME_MAX,
+                                    -1,
+                                    EPOCH_TIME_MAX + 1};
+    int same = 0, refused = 0;
+    for (int n = 0; n < 20000; n++) {
+        epoch_record r = design_record();
+        r.id = rnd() % 3 ? (int64_t)(rnd() >> 1) : ids[rnd() % 6];
+        r.epoch_us =
+            rnd() % 3 ? (int64_t)(rnd() % (uint64_t)EPOCH_TIME_MAX) : times[rnd() % 8];
+        r.protocol = (epoch_protocol)(rnd() % 5);
+        if (rnd() % 4)
+            random_string(r.tag, sizeof(r.tag));
+        else
+            r.tag[0] = '\0';
+        if (rnd() % 4)
+            random_string(r.client_ip, sizeof(r.client_ip));
+        else
+            r.client_ip[0] = '\0';
+        random_string(r.request_id, sizeof(r.request_id));
+        random_string(r.node, sizeof(r.node));
+        json_t *v = fe_record_json(&r);
+        char *want = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        json_decref(v);
+        char got[FE_RECORD_JSON_SIZE];
+        size_t len = 99;
+        int rc = fe_record_json_write(got, sizeof(got), &len, &r);
+        if (!want) {
+            ck_assert_int_eq(rc, EPOCH_EINVAL);
+            ck_assert_str_eq(got, "");
+            ck_assert_uint_eq(len, 0);
+            refused++;
+        } else {
+            ck_assert_int_eq(rc, 0);
+            ck_assert_str_eq(got, want);
+            ck_assert_uint_eq(len, strlen(want));
+            same++;
+        }
+        free(want);
+    }
+    /* Both kinds occurred often enough to mean something. */
+    ck_assert_int_gt(same, 2000);
+    ck_assert_int_gt(refused, 2000);
+}
+END_TEST
+
+START_TEST(record_json_write_worst_case_and_small_buffer)
+{
+    /* Every string at its maximum, every byte escaped to six. */
+    epoch_record r = design_record();
+    memset(r.tag, '\x01', sizeof(r.tag) - 1);
+    r.tag[sizeof(r.tag) - 1] = '\0';
+    memset(r.client_ip, '\x02', sizeof(r.client_ip) - 1);
+    r.client_ip[sizeof(r.client_ip) - 1] = '\0';
+    memset(r.request_id, '\x03', sizeof(r.request_id) - 1);
+    r.request_id[sizeof(r.request_id) - 1] = '\0';
+    memset(r.node, '\x04', sizeof(r.node) - 1);
+    r.node[sizeof(r.node) - 1] = '\0';
+    r.id = INT64_MIN;
+    r.epoch_us = EPOCH_TIME_MAX;
+    char buf[FE_RECORD_JSON_SIZE];
+    size_t len = 0;
+    ck_assert_int_eq(fe_record_json_write(buf, sizeof(buf), &len, &r), 0);
+    char *want = dump(fe_record_json(&r));
+    ck_assert_str_eq(buf, want);
+    free(want);
+    /* One byte short of room: refused, nothing half-written. */
+    ck_assert_int_eq(fe_record_json_write(buf, len, &len, &r), EPOCH_EINVAL);
+    ck_assert_str_eq(buf, "");
+    /* A field without its NUL is refused, never read past. */
+    r = design_record();
+    memset(r.node, 'n', sizeof(r.node));
+    ck_assert_int_eq(fe_record_json_write(buf, sizeof(buf), NULL, &r), EPOCH_EINVAL);
+    ck_assert_int_eq(fe_record_json_write(buf, sizeof(buf), NULL, NULL), EPOCH_EINVAL);
+}
+END_TEST
+
 Suite *fe_common_suite(void)
 {
     Suite *s = suite_create("fe_common");
@@ -552,6 +695,8 @@ Suite *fe_common_suite(void)
     tcase_add_test(tc, record_json_fields);
     tcase_add_test(tc, record_json_refuses_bad_records);
     tcase_add_test(tc, records_json_items);
+    tcase_add_test(tc, record_json_write_matches_jansson);
+    tcase_add_test(tc, record_json_write_worst_case_and_small_buffer);
     tcase_add_test(tc, csv_plain_and_quoted);
     tcase_add_test(tc, csv_formula_injection);
     tcase_add_test(tc, csv_worst_case_and_small_buffer);

@@ -50,6 +50,12 @@
 #   BENCH_WORKERS, BENCH_BATCH_MAX   passed to epochregd as --workers and
 #                               --batch-max (unset: the daemon's defaults)
 #   BENCH_HEALTHZ=1             0: leave out the /healthz configuration
+#   BENCH_MAX_FOREIGN=25        a run during which processes other than ours
+#   BENCH_BUSY_RETRIES=2        (other tenants of this shared machine) took
+#                               more than this % of all CPUs is measured again
+#                               after 10 s, up to this many times; the last
+#                               attempt counts (earlier ones stay in the raw
+#                               file as status=busy)
 #   BENCH_SMOKE=0               1: the CTest smoke mode: 1 round of 1 s,
 #                               SQLite only (no PostgreSQL, no pgbench), 100
 #                               idle connections, no build, no apt-get
@@ -98,6 +104,9 @@ fi
 conns=${BENCH_CONNECTIONS:-64}
 seed_rows=${BENCH_SEED_ROWS:-1000}
 with_healthz=${BENCH_HEALTHZ:-1}
+max_foreign=${BENCH_MAX_FOREIGN:-25}
+busy_retries=${BENCH_BUSY_RETRIES:-2}
+[ "$smoke" = 1 ] && busy_retries=0
 no_build=${BENCH_NO_BUILD:-$smoke}
 wrk_threads=2
 [[ $rounds =~ ^[1-9][0-9]{0,2}$ ]] || die "BENCH_ROUNDS must be an integer 1..999"
@@ -108,6 +117,8 @@ wrk_threads=2
 [[ $seed_rows =~ ^[0-9]{1,7}$ ]] || die "BENCH_SEED_ROWS must be an integer"
 [[ $warmup =~ ^[1-9][0-9]{0,2}$ ]] || die "BENCH_WARMUP must be an integer 1..999 (seconds)"
 [[ $with_healthz =~ ^[01]$ ]] || die "BENCH_HEALTHZ must be 0 or 1"
+[[ $max_foreign =~ ^[0-9]{1,3}$ ]] || die "BENCH_MAX_FOREIGN must be an integer percentage"
+[[ $busy_retries =~ ^[0-9]$ ]] || die "BENCH_BUSY_RETRIES must be an integer 0..9"
 [[ $no_build =~ ^[01]$ ]] || die "BENCH_NO_BUILD must be 0 or 1"
 for c in $pgb_clients; do
     [[ $c =~ ^[1-9][0-9]{0,2}$ ]] || die "BENCH_PGBENCH_CLIENTS must be integers 1..999"
@@ -224,6 +235,7 @@ report=$out_dir/bench-http-$stamp.md
 
 # ---- PostgreSQL ----
 db=epochhttp
+pg_postmaster=""
 if [ "$with_pg" = 1 ]; then
     log "starting a private PostgreSQL (fsync on)"
     bash "$pg_script" start "$state" on >&2
@@ -233,6 +245,7 @@ if [ "$with_pg" = 1 ]; then
     psql_db() { "$psql_bin" -X -q -At -v ON_ERROR_STOP=1 "$conninfo dbname=$db" "$@"; }
     psql_admin -c "CREATE DATABASE $db TEMPLATE template0 ENCODING 'UTF8'"
     pg_uri="$conninfo dbname=$db"
+    pg_postmaster=$(head -1 "$(cat "$state/datadir")/postmaster.pid")
     [ "$(psql_db -c 'SHOW fsync')" = on ] || die "fsync is not on"
     [ "$(psql_db -c 'SHOW synchronous_commit')" = on ] || die "synchronous_commit is not on"
 fi
@@ -342,6 +355,39 @@ cpu_ticks() { # user + system clock ticks of a process
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 clk_tck=$(getconf CLK_TCK)
+pg_ticks() { # CPU ticks of our PostgreSQL: the postmaster, with its reaped children, and its live children
+    [ -n "$pg_postmaster" ] || { echo 0; return; }
+    # cat, not awk FILE...: processes come and go while the files are read.
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pg_postmaster" '{
+        pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
+        if (pid == pm) s += f[12] + f[13] + f[14] + f[15]; else if (f[2] == pm) s += f[12] + f[13]
+    } END { print s + 0 }'
+}
+# Where the machine's CPU went during a run, to tell a measurement from a
+# disturbed one on this shared machine: the server, our PostgreSQL, the
+# client (wrk or pgbench: children of the calling shell, from `times`) and
+# everything else ("foreign": other tenants).
+# cpu_snapshot SERVER_PID|- sets snap="busy total server pg client_seconds".
+# Not to be called as $(cpu_snapshot): `times` must run in the shell whose
+# children (the client) it reports, not in a forked subshell.
+cpu_snapshot() {
+    local f=$work/times.$BASHPID server=0
+    times >"$f"
+    [ "$1" != - ] && server=$(cpu_ticks "$1")
+    snap="$(awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat) $server $(pg_ticks) $(awk '
+        function secs(x, a) { split(x, a, "m"); sub(/s$/, "", a[2]); return a[1] * 60 + a[2] }
+        NR == 2 { print secs($1) + secs($2) }' "$f")"
+    rm -f "$f"
+}
+cpu_fields() { # cpu_fields SNAPSHOT_BEFORE SNAPSHOT_AFTER REQUESTS -> key=value fields
+    awk -v a="$1" -v b="$2" -v n="$3" -v hz="$clk_tck" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        busy = y[1] - x[1]; total = y[2] - x[2]; srv = y[3] - x[3]; pg = y[4] - x[4]
+        cl = (y[5] - x[5]) * hz; foreign = busy - srv - pg - cl
+        if (foreign < 0) foreign = 0; if (total <= 0) total = 1; if (n <= 0) n = 1
+        printf "server_cpu_us_per_req=%.1f pg_cpu_us_per_req=%.1f client_cpu_us_per_req=%.1f machine_busy_pct=%.1f foreign_cpu_pct=%.1f\n",
+            srv / hz * 1e6 / n, pg / hz * 1e6 / n, cl / hz * 1e6 / n, busy / total * 100, foreign / total * 100 }'
+}
 
 # ---- wrk ----
 field() { # field NAME LINE -> the value of NAME=... in LINE
@@ -369,9 +415,9 @@ wrk_run() { # wrk_run LABEL URL SCRIPT [ARGS...] -> the TALLY line (with wrk's o
 ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
 
 # One wrk run against a server; prints the run's raw fields.
-# run_http ID ROUND KIND(post|get) TARGET(pg|sq|healthz|trivial)
+# run_http ID ROUND ATTEMPT KIND(post|get) TARGET(pg|sq|healthz|trivial)
 run_http() {
-    local id=$1 round=$2 kind=$3 target=$4 name url tally pid t0 t1 cpu
+    local id=$1 round=$2 attempt=$3 kind=$4 target=$5 name url tally pid snap0 snap1 cpu
     local status=ok reason="" store="" tag="" before="" after="" tagged="" extra=""
     case $target in
     pg | sq) name=$target store=$target ;;
@@ -387,21 +433,22 @@ run_http() {
     esac
     [ -n "$store" ] && checkpoint "$store"
     if [ "$kind" = post ]; then
-        tag="bench-$id-r$round-$$"
+        tag="bench-$id-r$round-a$attempt-$$"
         before=$(count_rows "$store")
     fi
-    t0=$(cpu_ticks "$pid")
+    cpu_snapshot "$pid"
+    snap0=$snap
     if [ "$kind" = post ]; then
         tally=$(wrk_run "$id round $round" "$url" "$here/post.lua" "$tag")
     else
         tally=$(wrk_run "$id round $round" "$url" "$here/get.lua")
     fi
-    t1=$(cpu_ticks "$pid")
+    cpu_snapshot "$pid"
+    snap1=$snap
     kill -0 "$pid" 2>/dev/null || { show_stderr "$name"; die "the server ($name) died during $id"; }
     local requests s2xx
     requests=$(field requests "$tally")
-    cpu=$(awk -v d=$((t1 - t0)) -v hz="$clk_tck" -v n="$requests" \
-        'BEGIN { if (n > 0) printf "%.1f", d / hz * 1e6 / n; else print "nan" }')
+    cpu=$(cpu_fields "$snap0" "$snap1" "$requests")
     local errs
     errs=$(($(field err_connect "$tally") + $(field err_read "$tally") + $(field err_write "$tally") + $(field err_timeout "$tally")))
     [ "$errs" -eq 0 ] || { status=FAILED reason="socket_errors_or_timeouts=$errs"; }
@@ -431,7 +478,7 @@ run_http() {
         status=FAILED reason="${reason:+$reason,}status_over_399=$(field err_status "$tally")"
     fi
     extra="$extra $(scan_log "$name")"
-    echo "status=$status${reason:+ reason=$reason} server=$name kind=$kind $tally server_cpu_us_per_req=$cpu $extra"
+    echo "status=$status${reason:+ reason=$reason} server=$name kind=$kind $tally $cpu $extra"
 }
 # Reads a daemon's log after a run and prints fields for the run's line:
 # lines in the log, lines at warning level or above (the first 5 are kept
@@ -469,21 +516,26 @@ fi
 request_id=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 [ ${#request_id} -eq 32 ] || die "could not make a request id"
 
-run_pgbench() { # run_pgbench ID ROUND insert|select CLIENTS
-    local id=$1 round=$2 script=$3 clients=$4 threads=2 tag out processed failed tps found p50 p99
+run_pgbench() { # run_pgbench ID ROUND ATTEMPT insert|select CLIENTS
+    local id=$1 round=$2 attempt=$3 script=$4 clients=$5 threads=2 tag out processed failed tps found p50 p99
     local status=ok reason="" extra=""
     [ "$clients" -lt 2 ] && threads=1
-    tag="pgbench-$id-r$round-$$"
+    tag="pgbench-$id-r$round-a$attempt-$$"
     checkpoint pg
     rm -f "$work"/pgblog*
     local cmd=("$pgbench_bin" -n -M prepared -c "$clients" -j "$threads" -T "$duration"
         -f "$work/pgbench_$script.sql" -D ts="$(date +%s%6N)" -D tag="$tag" -D ip=127.0.0.1
         -D proto=http -D rid="$request_id" -D node=local -D lim=101
         -l --log-prefix="$work/pgblog" -h 127.0.0.1 -p "$pg_port" -U postgres "$db")
+    local snap0 snap1
+    cpu_snapshot -
+    snap0=$snap
     out=$(cd "$work" && "${cmd[@]}" 2>&1) || {
         echo "$out" >&2
         die "pgbench failed ($id, round $round)"
     }
+    cpu_snapshot -
+    snap1=$snap
     { echo "==== $id round $round: $(printf '%q ' "${cmd[@]}")"; echo "$out"; } >>"$wrk_log"
     remember_cmd "pgbench-$script" "$(qcmd "${cmd[@]}")"
     processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
@@ -505,7 +557,7 @@ run_pgbench() { # run_pgbench ID ROUND insert|select CLIENTS
             if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1;
             printf "%d %d\n", a[i50], a[i99] }')
     rm -f "$work"/pgblog*
-    echo "status=$status${reason:+ reason=$reason} server=pg kind=pgbench-$script clients=$clients threads=$threads requests=$processed rps=$tps p50_us=$p50 p99_us=$p99 $extra"
+    echo "status=$status${reason:+ reason=$reason} server=pg kind=pgbench-$script clients=$clients threads=$threads requests=$processed rps=$tps p50_us=$p50 p99_us=$p99 $(cpu_fields "$snap0" "$snap1" "$processed") $extra"
 }
 
 # ---- machine and versions ----
@@ -609,14 +661,25 @@ for round in $(seq 1 "$rounds"); do
     for c in "${order[@]}"; do
         IFS='|' read -r id kind target _label <<<"$c"
         n=$((n + 1))
-        if [ "$kind" = pgbench ]; then
-            read -r script clients <<<"$target"
-            line=$(run_pgbench "$id" "$round" "$script" "$clients")
-        else
-            line=$(run_http "$id" "$round" "$kind" "$target")
-        fi
+        for attempt in $(seq 0 "$busy_retries"); do
+            if [ "$kind" = pgbench ]; then
+                read -r script clients <<<"$target"
+                line=$(run_pgbench "$id" "$round" "$attempt" "$script" "$clients")
+            else
+                line=$(run_http "$id" "$round" "$attempt" "$kind" "$target")
+            fi
+            foreign=$(field foreign_cpu_pct "$line")
+            if [ "$attempt" -lt "$busy_retries" ] && [[ $line == status=ok* ]] &&
+                awk -v f="$foreign" -v m="$max_foreign" 'BEGIN { exit !(f > m) }'; then
+                echo "round=$round config=$id status=busy attempt=$attempt ${line#status=ok }" >>"$raw"
+                log "[$n/$total] round $round $id: other processes took $foreign % of the CPUs (over $max_foreign %): measuring again in 10 s"
+                sleep 10
+                continue
+            fi
+            break
+        done
         echo "round=$round config=$id $line" >>"$raw"
-        msg="[$n/$total] round $round $id: $(field rps "$line") req/s, p50 $(ms "$(field p50_us "$line")") ms, p99 $(ms "$(field p99_us "$line")") ms"
+        msg="[$n/$total] round $round $id: $(field rps "$line") req/s, p50 $(ms "$(field p50_us "$line")") ms, p99 $(ms "$(field p99_us "$line")") ms, other processes $foreign % of the CPUs"
         [[ $line == status=ok* ]] || msg="$msg — FAILED: $(field reason "$line")"
         log "$msg"
     done
@@ -706,6 +769,9 @@ values() { # values ID FIELD -> one value per good run, in round order
 round_value() { # round_value ID FIELD ROUND
     grep "^round=$3 config=$1 status=ok " "$raw" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
+med1() { # med1 ID FIELD -> the median with one decimal
+    values "$1" "$2" | median | awk '{ if ($1 == "nan") print "n/a"; else printf "%.1f", $1 }'
+}
 fmt_int() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "n/a"; else printf "%.0f", x }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "nan" && b != "nan" && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 med_ms() { # med_ms ID FIELD(us) -> median in ms
@@ -751,7 +817,7 @@ verdict() { # verdict VALUE OP LIMIT -> PASS / MISS / n/a
         if (v == "n/a" || v == "nan" || v == "") { print "n/a"; exit }
         ok = (op == ">=") ? (v + 0 >= l + 0) : (v + 0 <= l + 0); print ok ? "PASS" : "MISS" }'
 }
-failed_runs=$(grep -v -E '^round=[^ ]+ config=[^ ]+ status=ok ' "$raw" || true)
+failed_runs=$(grep -v -E '^round=[^ ]+ config=[^ ]+ status=(ok|busy) ' "$raw" || true)
 targets=()
 target_line() { # target_line NAME VALUE OP LIMIT NOTE
     local v
@@ -793,20 +859,21 @@ target_line "idle connections: RSS growth for $idle_n, MiB" \
     echo "- Method: $rounds rounds × $duration s per configuration, alternating forward/reverse order; each daemon started once and warmed up by ${warmup} s of POST (which also seeds ≥ $seed_rows rows; GET reads a table that grows through the run, the page is always the newest 100); store checkpointed before every run. Figures are medians over rounds; p50/p99 are per request (wrk) or per transaction (pgbench). wrk: \`-t$wrk_threads -c$conns --latency --timeout 10s\`; pgbench: \`-M prepared -j 2\` (-j 1 at 1 client). POST bodies are \`{\"tag\":\"<run tag>\"}\` with Content-Type application/json; pgbench inserts the same columns with the same kind of values."
     echo "- Count-back (every POST run): rows added = rows with the run's tag, and 2xx ≤ rows added ≤ 2xx + $conns; no non-2xx and no socket error; pgbench: rows with the tag = transactions reported. Failed runs are left out of the medians and listed below."
     echo
-    echo "| configuration | median req/s | min–max req/s | p50 ms | p99 ms | server CPU µs/req | mean batch | of HTTP ceiling |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| configuration | median req/s | min–max req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | wrk CPU µs/req | other processes' CPU % | mean batch | of HTTP ceiling |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for c in "${configs[@]}"; do
         IFS='|' read -r id kind _ label <<<"$c"
         [ "$kind" = pgbench ] && continue
         mn=$(values "$id" rps | sort -g | head -1)
         mx=$(values "$id" rps | sort -g | tail -1)
-        cpu=$(values "$id" server_cpu_us_per_req | median)
         batch=—
         [ "$kind" = post ] && batch=$(values "$id" mean_batch | median | awk '{ if ($1 == "nan") print "n/a"; else printf "%.1f", $1 }')
-        echo "| $label | $(fmt_int "${med[$id]}") | $(fmt_int "$mn")–$(fmt_int "$mx") | $(med_ms "$id" p50_us) | $(med_ms "$id" p99_us) | $(awk -v x="$cpu" 'BEGIN { if (x == "nan") print "n/a"; else printf "%.1f", x }') | $batch | $(ratio "${med[$id]}" "${med[trivial]}") |"
+        pgcpu=—
+        [ "$id" = post_pg ] || [ "$id" = get_pg ] && pgcpu=$(med1 "$id" pg_cpu_us_per_req)
+        echo "| $label | $(fmt_int "${med[$id]}") | $(fmt_int "$mn")–$(fmt_int "$mx") | $(med_ms "$id" p50_us) | $(med_ms "$id" p99_us) | $(med1 "$id" server_cpu_us_per_req) | $pgcpu | $(med1 "$id" client_cpu_us_per_req) | $(med1 "$id" foreign_cpu_pct) | $batch | $(ratio "${med[$id]}" "${med[trivial]}") |"
     done
     echo
-    echo "Server CPU: user + system time of the server process over the run, per completed request (PostgreSQL's own CPU not included). Mean batch: the group-commit batch a registration was written in, averaged over the run's requests (the daemon's access log)."
+    echo "CPU per completed request, from /proc over the run: the server process (all its threads), our PostgreSQL (postmaster and backends), and the client (wrk, pgbench). Other processes' CPU: the share of both CPUs used by anything else during the run (other tenants of this machine), median over rounds; a run above ${max_foreign} % was measured again (up to $busy_retries times; $(grep -c ' status=busy ' "$raw" || true) repeats in this run). Mean batch: the group-commit batch a registration was written in, averaged over the run's requests (the daemon's access log)."
     echo
     echo "Count-back of every POST run (wrk's 2xx tallied by post.lua; rows counted in the store before and after, and by the run's tag):"
     echo
@@ -827,8 +894,8 @@ target_line "idle connections: RSS growth for $idle_n, MiB" \
         echo
         echo "pgbench against the same server and table (the database's own references; best in **bold**):"
         echo
-        echo "| pgbench -M prepared | clients | median txn/s | min–max | p50 ms | p99 ms |"
-        echo "|---|---:|---:|---:|---:|---:|"
+        echo "| pgbench -M prepared | clients | median txn/s | min–max | p50 ms | p99 ms | PostgreSQL CPU µs/txn | pgbench CPU µs/txn | other processes' CPU % |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         for c in "${configs[@]}"; do
             IFS='|' read -r id kind target _ <<<"$c"
             [ "$kind" = pgbench ] || continue
@@ -837,7 +904,7 @@ target_line "idle connections: RSS growth for $idle_n, MiB" \
             mx=$(values "$id" rps | sort -g | tail -1)
             rate=$(fmt_int "${med[$id]}")
             [ "$id" = "$best_ins" ] || [ "$id" = "$best_sel" ] && rate="**$rate**"
-            echo "| $([ "$script" = insert ] && echo '1-row INSERT per txn' || echo 'SELECT … ORDER BY id DESC LIMIT 101') | $clients | $rate | $(fmt_int "$mn")–$(fmt_int "$mx") | $(med_ms "$id" p50_us) | $(med_ms "$id" p99_us) |"
+            echo "| $([ "$script" = insert ] && echo '1-row INSERT per txn' || echo 'SELECT … ORDER BY id DESC LIMIT 101') | $clients | $rate | $(fmt_int "$mn")–$(fmt_int "$mx") | $(med_ms "$id" p50_us) | $(med_ms "$id" p99_us) | $(med1 "$id" pg_cpu_us_per_req) | $(med1 "$id" client_cpu_us_per_req) | $(med1 "$id" foreign_cpu_pct) |"
         done
     fi
     echo
