@@ -15,13 +15,17 @@
  *   writers, processes and hosts of one database.
  * - A batch is one explicit transaction sent as a pipeline, in chunks that
  *   each end with a flush request, so neither side's socket buffer can fill
- *   up and deadlock a large batch.
+ *   up and deadlock a large batch. A batch without idempotency keys is one
+ *   INSERT ... SELECT FROM unnest(arrays): the server then parses, plans and
+ *   executes one statement instead of one per row (most of its CPU per row
+ *   in a busy daemon's group commits).
  * - Migrations are versioned in epochreg_schema and serialised by another
  *   advisory lock; the library never lowers synchronous_commit.
  */
 #include "../internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -42,6 +46,8 @@
 /* Type OIDs of the parameters (pg_type.h). */
 #define INT8OID 20
 #define TEXTOID 25
+#define TEXTARRAYOID 1009
+#define INT8ARRAYOID 1016
 
 /*
  * Statements prepared on each connection. Transaction control and the lock
@@ -55,6 +61,7 @@ enum {
     STMT_COMMIT,
     STMT_INSERT,       /* an entry with an idempotency key: insert or read it */
     STMT_INSERT_NOKEY, /* an entry without one: a plain insert */
+    STMT_INSERT_MANY,  /* entries without keys, as arrays: one statement */
     STMT_GET,
     STMT_PRUNE,
     STMT_COUNT
@@ -91,6 +98,14 @@ static const struct {
                            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                            6,
                            {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+    [STMT_INSERT_MANY] = {"epochreg_insert_many",
+                          "INSERT INTO epochreg_records (epoch_us, tag, client_ip,"
+                          " protocol, request_id, node)"
+                          " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[],"
+                          " $4::text[], $5::text[], $6::text[]) RETURNING id",
+                          6,
+                          {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+                           TEXTARRAYOID, TEXTARRAYOID}},
     [STMT_GET] = {"epochreg_get",
                   "SELECT " EPOCH__SQL_COLUMNS " FROM epochreg_records WHERE id = $1",
                   1,
@@ -509,23 +524,169 @@ static int insert_result(pg_backend *b, PGresult *res, epoch_record *rec, int *e
     return rc;
 }
 
+/* Reads the results of BEGIN and of taking the write lock. */
+static int begin_results(pg_backend *b, epoch_error *err)
+{
+    for (int k = 0; k < 2; k++) {
+        PGresult *res = take_result(b);
+        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            return fail(b, res, k ? "taking the write lock" : "starting a transaction",
+                        err);
+        PQclear(res);
+    }
+    return 0;
+}
+
+/*
+ * The six array parameters of STMT_INSERT_MANY, as PostgreSQL array literals
+ * (parameter values, never SQL text): {1,2,...} for the times and
+ * {"a",NULL,...} for the text columns, each element quoted with '"' and '\\'
+ * escaped by a backslash — the whole quoting grammar inside double quotes.
+ */
+typedef struct array_params {
+    char *buf; /* one allocation holding all six */
+    const char *values[6];
+} array_params;
+
+static size_t quoted_size(const char *s)
+{
+    size_t n = 2;
+    for (; *s; s++)
+        n += (*s == '"' || *s == '\\') ? 2 : 1;
+    return n;
+}
+
+static char *put_quoted(char *p, const char *s)
+{
+    *p++ = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            *p++ = '\\';
+        *p++ = *s;
+    }
+    *p++ = '"';
+    return p;
+}
+
+static int build_arrays(array_params *a, const epoch_record *recs, size_t count)
+{
+    insert_params p;
+    size_t size = 6 * 3; /* braces and NULs */
+    for (size_t i = 0; i < count; i++) {
+        insert_values(&recs[i], &p);
+        size += strlen(p.values[0]) + 6; /* digits and commas */
+        for (int c = 1; c < 6; c++)
+            size += p.values[c] ? quoted_size(p.values[c]) : 4;
+    }
+    a->buf = epoch__malloc(size);
+    if (!a->buf)
+        return -1;
+    char *w = a->buf;
+    for (int c = 0; c < 6; c++) {
+        a->values[c] = w;
+        *w++ = '{';
+        for (size_t i = 0; i < count; i++) {
+            insert_values(&recs[i], &p);
+            if (i)
+                *w++ = ',';
+            if (c == 0) {
+                size_t n = strlen(p.values[0]);
+                memcpy(w, p.values[0], n);
+                w += n;
+            } else if (!p.values[c]) {
+                memcpy(w, "NULL", 4);
+                w += 4;
+            } else {
+                w = put_quoted(w, p.values[c]);
+            }
+        }
+        *w++ = '}';
+        *w++ = '\0';
+    }
+    return 0;
+}
+
+static int compare_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * The ids STMT_INSERT_MANY returned. The rows were inserted in the arrays'
+ * order and drew their ids from the identity sequence in that order under
+ * the write lock, so the sorted ids belong to the entries in order.
+ */
+static int many_result(pg_backend *b, PGresult *res, epoch_record *recs, int *existed,
+                       size_t count, epoch_error *err)
+{
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        return fail(b, res, "inserting records", err);
+    if ((size_t)PQntuples(res) != count || PQnfields(res) != 1)
+        return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                               "a batch insert returned %d ids for %zu records",
+                               PQntuples(res), count);
+    int64_t *ids = epoch__malloc(count * sizeof(*ids));
+    if (!ids)
+        return epoch_error_set(err, EPOCH_ENOMEM, ORIGIN, NULL, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        const char *v = PQgetvalue(res, (int)i, 0);
+        if (epoch__parse_i64(v, strlen(v), &ids[i]) < 0) {
+            epoch__free(ids);
+            return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                                   "a batch insert returned a malformed id");
+        }
+    }
+    qsort(ids, count, sizeof(*ids), compare_i64);
+    for (size_t i = 0; i < count; i++) {
+        recs[i].id = ids[i];
+        existed[i] = 0;
+    }
+    epoch__free(ids);
+    return 0;
+}
+
 static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
                      size_t count, epoch_error *err)
 {
     pg_backend *b = (pg_backend *)backend;
     insert_params p;
+    array_params arrays = {NULL, {NULL}};
     PGresult *res = NULL;
     int rc = ensure(b, 1, err);
     int synced = 0, commit_sent = 0;
     if (rc < 0)
         return rc;
-    if (PQenterPipelineMode(b->conn) != 1)
+    int many = count > 1;
+    for (size_t i = 0; many && i < count; i++)
+        many = recs[i].idempotency_key[0] == '\0';
+    if (many && build_arrays(&arrays, recs, count) < 0)
+        return epoch_error_set(err, EPOCH_ENOMEM, ORIGIN, NULL, "out of memory");
+    if (PQenterPipelineMode(b->conn) != 1) {
+        epoch__free(arrays.buf);
         return fail(b, NULL, "entering pipeline mode", err);
+    }
 
     if (send_prepared(b, STMT_BEGIN) != 1 || send_prepared(b, STMT_LOCK) != 1)
         goto send_failed;
 
-    for (size_t start = 0; start < count; start += PIPELINE_CHUNK) {
+    if (many) {
+        if (PQsendQueryPrepared(b->conn, statements[STMT_INSERT_MANY].name, 6,
+                                arrays.values, NULL, NULL, 0) != 1 ||
+            send_prepared(b, STMT_COMMIT) != 1 || PQpipelineSync(b->conn) != 1)
+            goto send_failed;
+        commit_sent = synced = 1;
+        if ((rc = begin_results(b, err)) < 0)
+            goto failed;
+        res = take_result(b);
+        if ((rc = many_result(b, res, recs, existed, count, err)) < 0)
+            goto failed;
+        PQclear(res);
+        res = NULL;
+    }
+
+    for (size_t start = 0; !many && start < count; start += PIPELINE_CHUNK) {
         size_t end = count - start > PIPELINE_CHUNK ? start + PIPELINE_CHUNK : count;
         for (size_t i = start; i < end; i++) {
             int keyed = recs[i].idempotency_key[0] != '\0';
@@ -544,20 +705,8 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
             goto send_failed;
         }
 
-        if (start == 0) {
-            for (int k = 0; k < 2; k++) { /* BEGIN, the lock */
-                res = take_result(b);
-                ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-                if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-                    rc =
-                        fail(b, res,
-                             k ? "taking the write lock" : "starting a transaction", err);
-                    goto failed;
-                }
-                PQclear(res);
-                res = NULL;
-            }
-        }
+        if (start == 0 && (rc = begin_results(b, err)) < 0)
+            goto failed;
         for (size_t i = start; i < end; i++) {
             res = take_result(b);
             if ((rc = insert_result(b, res, &recs[i], &existed[i], err)) < 0)
@@ -584,11 +733,13 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
         /* Committed, but the connection cannot be trusted any more. */
         PQclear(res);
         drop(b);
+        epoch__free(arrays.buf);
         return 0;
     }
     PQclear(res);
     if (PQexitPipelineMode(b->conn) != 1)
         drop(b);
+    epoch__free(arrays.buf);
     return 0;
 
 send_failed:
@@ -596,6 +747,7 @@ send_failed:
 failed:
     PQclear(res);
     abandon_pipeline(b, synced);
+    epoch__free(arrays.buf);
     return rc;
 }
 

@@ -333,12 +333,20 @@ START_TEST(t_batch_all_or_nothing)
     epoch_store *s = open_ok(conninfo);
     migrate_ok(s);
     add_failing_trigger();
-    static const size_t sizes[] = {4, 700};
-    static const size_t bad_at[] = {2, 600}; /* 600: in the third pipeline chunk */
-    for (int k = 0; k < 2; k++) {
+    static const size_t sizes[] = {4, 700, 4, 700};
+    static const size_t bad_at[] = {2, 600, 2,
+                                    600}; /* 600: in the third pipeline chunk */
+    static char keys[700][32];
+    for (int k = 0; k < 4; k++) {
         epoch_entry *e = calloc(sizes[k], sizeof(*e));
         epoch_record *out = calloc(sizes[k], sizeof(*out));
         int *st = calloc(sizes[k], sizeof(*st));
+        /* Without keys a batch is one INSERT of arrays; with keys, one
+         * statement per entry in pipeline chunks: both must be atomic. */
+        for (size_t i = 0; k >= 2 && i < sizes[k]; i++) {
+            snprintf(keys[i], sizeof(keys[i]), "k%d-%zu", k, i);
+            e[i].idempotency_key = keys[i];
+        }
         e[bad_at[k]].tag = "boom";
         epoch_error err;
         int rc = epoch_register_batch(out, st, s, e, sizes[k], &err);
@@ -353,6 +361,63 @@ START_TEST(t_batch_all_or_nothing)
         free(out);
         free(st);
     }
+    epoch_store_close(s);
+}
+END_TEST
+
+/* A batch without keys is one INSERT of array literals: every value arrives
+ * exactly (quotes, backslashes, commas, braces, "NULL", spaces, UTF-8) and
+ * each entry gets the id of its own row, in order. */
+START_TEST(t_batch_arrays_exact)
+{
+    epoch_store *s = open_ok(conninfo);
+    migrate_ok(s);
+    static const char *const tags[] = {"plain",
+                                       NULL,
+                                       "with \"quotes\"",
+                                       "back\\slash",
+                                       "comma,brace{}",
+                                       "NULL",
+                                       "null",
+                                       " spaced ",
+                                       "\xc3\xa9t\xc3\xa9 \xe2\x98\x83",
+                                       "\\\"",
+                                       "{",
+                                       "}",
+                                       "'single'",
+                                       "end\\"};
+    enum { N = sizeof(tags) / sizeof(tags[0]) };
+    epoch_entry e[N];
+    epoch_record out[N];
+    int st[N];
+    memset(e, 0, sizeof(e));
+    for (size_t i = 0; i < N; i++) {
+        e[i].tag = tags[i];
+        e[i].request_id = i % 2 ? "req.id-1" : NULL;
+        e[i].node = i % 3 ? "node:1" : NULL;
+        e[i].client_ip = i % 2 ? "::1" : "10.0.0.1";
+        e[i].epoch_us = (int64_t)(1000 + i);
+    }
+    epoch_error err;
+    ck_assert_rc(epoch_register_batch(out, st, s, e, N, &err), 0, err);
+    for (size_t i = 0; i < N; i++) {
+        epoch_record r;
+        ck_assert_int_eq(st[i], 0);
+        if (i)
+            ck_assert_int_gt(out[i].id, out[i - 1].id);
+        ck_assert_rc(epoch_record_get(&r, s, out[i].id, &err), 0, err);
+        ck_assert_str_eq(r.tag, tags[i] ? tags[i] : "");
+        ck_assert_int_eq(r.epoch_us, (int64_t)(1000 + i));
+        ck_assert_str_eq(r.client_ip, e[i].client_ip);
+        ck_assert_str_eq(r.request_id, out[i].request_id);
+        ck_assert_str_eq(r.node, out[i].node);
+        if (i % 2)
+            ck_assert_str_eq(r.request_id, "req.id-1");
+        if (i % 3)
+            ck_assert_str_eq(r.node, "node:1");
+    }
+    ck_assert_int_eq(pg_query_int(conninfo, "SELECT count(*) FROM epochreg_records"), N);
+    pg_exec(conninfo, "DELETE FROM epochreg_records");
     epoch_store_close(s);
 }
 END_TEST
@@ -515,6 +580,7 @@ Suite *postgres_suite(void)
     tcase_add_test(tc, t_read_only_server);
     tcase_add_test(tc, t_terminated_session);
     tcase_add_test(tc, t_batch_all_or_nothing);
+    tcase_add_test(tc, t_batch_arrays_exact);
     tcase_add_test(tc, t_database_must_be_utf8);
     tcase_add_test(tc, t_no_output);
     tcase_add_test(tc, t_chaos_open);
