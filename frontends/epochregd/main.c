@@ -972,8 +972,12 @@ int main(int argc, char **argv)
     const char *backend = NULL;
     if (prepare_store(srv, &backend) < 0)
         goto out;
-    if (srv->cfg.workers == 0)
-        srv->cfg.workers = !strcmp(backend, "sqlite") ? 2 : 4;
+    if (srv->cfg.workers == 0) {
+        /* One per CPU (at least 2): writes go one batch at a time anyway, and
+         * more threads than CPUs only add switching to the reads. */
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        srv->cfg.workers = ncpu < 2 ? 2 : ncpu > 64 ? 64 : (unsigned)ncpu;
+    }
     for (size_t i = 0; i < srv->cfg.listen_count; i++)
         if (srv->cfg.listens[i].tls && !srv->tls && !(srv->tls = tls_context(&srv->cfg)))
             goto out;
