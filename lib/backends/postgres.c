@@ -530,9 +530,12 @@ static int begin_results(pg_backend *b, epoch_error *err)
     for (int k = 0; k < 2; k++) {
         PGresult *res = take_result(b);
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-            return fail(b, res, k ? "taking the write lock" : "starting a transaction",
-                        err);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            int rc =
+                fail(b, res, k ? "taking the write lock" : "starting a transaction", err);
+            PQclear(res);
+            return rc;
+        }
         PQclear(res);
     }
     return 0;
