@@ -625,8 +625,20 @@ static void handle(struct evhttp_request *req, void *arg)
 
     d_job *j = calloc(1, sizeof(*j));
     if (!j) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        evhttp_send_error(req, 503, "Service Unavailable");
+        /* Out of memory: a fixed JSON answer that needs no allocation of
+         * ours (evhttp may still fail to send it; then the client sees the
+         * connection close). */
+        static const char oom[] = "{\"error\":{\"status\":503,\"code\":\"unavailable\","
+                                  "\"message\":\"out of memory\"}}\n";
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+        evhttp_add_header(h, "Connection", "close");
+        evhttp_add_header(h, "Retry-After", "1");
+        struct evbuffer *b = evbuffer_new();
+        if (b)
+            evbuffer_add_reference(b, oom, sizeof(oom) - 1, NULL, NULL);
+        evhttp_send_reply(req, 503, "Service Unavailable", b);
+        if (b)
+            evbuffer_free(b);
         d_conn_request_end(srv, c);
         return;
     }
