@@ -244,14 +244,8 @@ sqlite_version=$(dpkg-query -W -f='${Version}' libsqlite3-0 2>/dev/null || echo 
 libpq_version=$(dpkg-query -W -f='${Version}' libpq5 2>/dev/null || echo unknown)
 fs_info=$(df -PT "$work" | awk 'NR == 2 {print $1 " (" $2 ")"}')
 pg_fs_info=$(df -PT "$(dirname "$(cat "$state/datadir")")" | awk 'NR == 2 {print $1 " (" $2 ")"}')
-disk_probe() { # ms per synchronous 8 kB write on the benchmark's disk (dd, 200 writes)
-    local out secs
-    out=$(dd if=/dev/zero of="$work/dsync.test" bs=8k count=200 oflag=dsync 2>&1 | tail -1)
-    rm -f "$work/dsync.test"
-    secs=$(sed -n 's/.* copied, \([0-9.e-]*\) s.*/\1/p' <<<"$out")
-    [ -n "$secs" ] || die "dd probe output not understood: $out"
-    awk -v s="$secs" 'BEGIN { printf "%.3f", s / 200 * 1000 }'
-}
+# shellcheck source=tests/bench/disk_probe.sh
+source "$(dirname "${BASH_SOURCE[0]}")/disk_probe.sh"
 fsync_report=""
 if [ "$with_fsync_test" = 1 ]; then
     log "running pg_test_fsync -s 1 (BENCH_FSYNC_TEST=1)"

@@ -581,14 +581,8 @@ batch_doc=$(sed -n 's/.*--batch-max N \(.*\) --store-timeout .*/\1/p' <<<"$daemo
 source_rev=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
 source_dirty=$(git -C "$src" status --porcelain --untracked-files=no 2>/dev/null | awk '{print $2}' | tr '\n' ' ' || true)
 fs_info=$(df -PT "$work" | awk 'NR == 2 {print $1 " (" $2 ")"}')
-disk_probe() { # ms per synchronous 8 kB write on the benchmark's disk (dd, 200 writes)
-    local out secs
-    out=$(dd if=/dev/zero of="$work/dsync.test" bs=8k count=200 oflag=dsync 2>&1 | tail -1)
-    rm -f "$work/dsync.test"
-    secs=$(sed -n 's/.* copied, \([0-9.e-]*\) s.*/\1/p' <<<"$out")
-    [ -n "$secs" ] || die "dd probe output not understood: $out"
-    awk -v s="$secs" 'BEGIN { printf "%.3f", s / 200 * 1000 }'
-}
+# shellcheck source=tests/bench/disk_probe.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../disk_probe.sh"
 
 # ---- servers for the rounds ----
 [ "$with_pg" = 1 ] && start_daemon pg "$pg_uri"
