@@ -52,6 +52,8 @@ die() {
     echo "run.sh: $*" >&2
     exit 1
 }
+# shellcheck source=tests/bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 log() {
     echo "run.sh: $*" >&2
 }
@@ -201,13 +203,7 @@ run_pgbench() { # round id script clients threads rows_per_txn
         echo "$out" >&2
         die "pgbench failed ($id, round $round)"
     }
-    processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
-    failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
-    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out")
-    if [ -z "$processed" ] || [ -z "$tps" ] || [ "${failed:-0}" != 0 ]; then
-        echo "$out" >&2
-        die "pgbench output not understood or transactions failed ($id, round $round)"
-    fi
+    pgbench_counts "$out" "$id" "$round"
     found=$(psql_db -c "SELECT count(*) FROM epochreg_records WHERE tag = '$tag'")
     [ "$found" -eq $((processed * rows)) ] ||
         die "count FAILED for $id round $round: pgbench reported $((processed * rows)) rows, found $found"
@@ -244,8 +240,6 @@ sqlite_version=$(dpkg-query -W -f='${Version}' libsqlite3-0 2>/dev/null || echo 
 libpq_version=$(dpkg-query -W -f='${Version}' libpq5 2>/dev/null || echo unknown)
 fs_info=$(df -PT "$work" | awk 'NR == 2 {print $1 " (" $2 ")"}')
 pg_fs_info=$(df -PT "$(dirname "$(cat "$state/datadir")")" | awk 'NR == 2 {print $1 " (" $2 ")"}')
-# shellcheck source=tests/bench/disk_probe.sh
-source "$(dirname "${BASH_SOURCE[0]}")/disk_probe.sh"
 fsync_report=""
 if [ "$with_fsync_test" = 1 ]; then
     log "running pg_test_fsync -s 1 (BENCH_FSYNC_TEST=1)"

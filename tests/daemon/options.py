@@ -23,6 +23,18 @@ from harness import (FACTOR, Client, Daemon, Test, check_created, check_error, c
 USAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "frontends", "epochregd", "usage.txt")
 
 
+
+def read_to_close(s):
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data
+
 def run(t, args, env=None, timeout=15):
     try:
         return subprocess.run([require_exe("EPOCHREG_DAEMON")] + args, capture_output=True, timeout=timeout * FACTOR,
@@ -115,13 +127,7 @@ def main(t):
         try:
             s = socket.create_connection((host, port), timeout=5)
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            s.close()
+            data = read_to_close(s)
             t.check(data.startswith(b"HTTP/1.1 200"), "listener %s %s answers" % (addr, port), data[:100])
         except OSError as e:
             t.fail("listener %s %s answers" % (addr, port), repr(e))
@@ -130,13 +136,7 @@ def main(t):
     if v6:
         s = socket.create_connection(("::1", v6[0]), timeout=5)
         s.sendall(b"POST /epochs HTTP/1.1\r\nHost: [::1]\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
+        data = read_to_close(s)
         t.check(b'"client_ip":"::1"' in data, "a record made over IPv6 has client_ip ::1", data[-300:])
     d3.stop()
 

@@ -82,6 +82,8 @@ die() {
     echo "run.sh (http): $*" >&2
     exit 1
 }
+# shellcheck source=tests/bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 log() {
     echo "run.sh (http): $*" >&2
 }
@@ -542,13 +544,7 @@ run_pgbench() { # run_pgbench ID ROUND ATTEMPT insert|select CLIENTS
     snap1=$snap
     { echo "==== $id round $round: $(printf '%q ' "${cmd[@]}")"; echo "$out"; } >>"$wrk_log"
     remember_cmd "pgbench-$script" "$(qcmd "${cmd[@]}")"
-    processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
-    failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
-    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out")
-    if [ -z "$processed" ] || [ -z "$tps" ] || [ "${failed:-0}" != 0 ]; then
-        echo "$out" >&2
-        die "pgbench output not understood or transactions failed ($id, round $round)"
-    fi
+    pgbench_counts "$out" "$id" "$round"
     if [ "$script" = insert ]; then
         found=$(count_rows pg "$tag")
         extra="rows_tagged=$found tag=$tag"
@@ -581,8 +577,6 @@ batch_doc=$(sed -n 's/.*--batch-max N \(.*\) --store-timeout .*/\1/p' <<<"$daemo
 source_rev=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
 source_dirty=$(git -C "$src" status --porcelain --untracked-files=no 2>/dev/null | awk '{print $2}' | tr '\n' ' ' || true)
 fs_info=$(df -PT "$work" | awk 'NR == 2 {print $1 " (" $2 ")"}')
-# shellcheck source=tests/bench/disk_probe.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../disk_probe.sh"
 
 # ---- servers for the rounds ----
 [ "$with_pg" = 1 ] && start_daemon pg "$pg_uri"
