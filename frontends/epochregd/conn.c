@@ -76,8 +76,6 @@ struct d_conn {
     int closecb_set;
 };
 
-static d_conn *conn_of_bev(d_server *srv, struct bufferevent *bev);
-
 /* ---- lists ---- */
 
 static void idle_remove(d_server *srv, d_conn *c)

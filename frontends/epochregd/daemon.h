@@ -133,8 +133,8 @@ int d_pool_submit(d_pool *pool, d_job *job);
 /* Takes a queued job back (deadline): 1 if it was still queued (now removed),
  * 0 if a worker has it (it is marked abandoned and freed by the pool). */
 int d_pool_withdraw(d_pool *pool, d_job *job);
-/* Called on the loop thread by the done event: hands each finished job to
- * the done callback. */
+/* 1 while the store answers, 0 while it is known down (the prober's and
+ * the workers' view). */
 int d_pool_store_up(const d_pool *pool);
 void d_pool_stop(d_pool *pool);
 

@@ -71,6 +71,17 @@ static const char *env(const char *name)
     return v && v[0] ? v : NULL;
 }
 
+/* Copies @p src into @p dst (@p size bytes) whole, or says which value was
+ * too long: nothing is ever cut short. */
+static int copy_value(char *dst, size_t size, const char *src, const char *what)
+{
+    size_t n = strlen(src);
+    if (n >= size)
+        return usage_error("%s is too long", what);
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
 static int parse_listen(d_config *cfg, const char *spec, int tls)
 {
     if (cfg->listen_count >= D_LISTEN_MAX)
@@ -108,9 +119,8 @@ static int parse_listen(d_config *cfg, const char *spec, int tls)
 static int parse_listen_list(d_config *cfg, const char *list, int tls)
 {
     char buf[4096];
-    if (strlen(list) >= sizeof(buf))
-        return usage_error("listen list too long", NULL);
-    strcpy(buf, list);
+    if (copy_value(buf, sizeof(buf), list, "the listen list"))
+        return EXIT_USAGE;
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int rc = parse_listen(cfg, tok, tls);
@@ -287,9 +297,10 @@ static int parse_options(d_config *cfg, int argc, char **argv)
             cfg->pidfile = optarg;
             break;
         case O_DB:
-            if (!optarg[0] || strlen(optarg) >= sizeof(cfg->db))
-                return usage_error("--db is empty or too long", NULL);
-            strcpy(cfg->db, optarg);
+            if (!optarg[0])
+                return usage_error("--db is empty", NULL);
+            if (copy_value(cfg->db, sizeof(cfg->db), optarg, "--db"))
+                return EXIT_USAGE;
             have_db = 1;
             break;
         case O_NO_MIGRATE:
@@ -366,9 +377,8 @@ static int parse_options(d_config *cfg, int argc, char **argv)
         (rc = parse_listen_list(cfg, v, 1)))
         return rc;
     if (!have_db && (v = env("EPOCHREG_DB"))) {
-        if (strlen(v) >= sizeof(cfg->db))
-            return usage_error("EPOCHREG_DB is too long", NULL);
-        strcpy(cfg->db, v);
+        if (copy_value(cfg->db, sizeof(cfg->db), v, "EPOCHREG_DB"))
+            return EXIT_USAGE;
         have_db = 1;
     }
     if (!cfg->tls_cert)
@@ -396,9 +406,8 @@ static int parse_options(d_config *cfg, int argc, char **argv)
         (rc = parse_count(&cfg->batch_max, v, 1, EPOCH_BATCH_MAX, "EPOCHREG_BATCH_MAX")))
         return rc;
     if (cfg->trusted_count == 0 && (v = env("EPOCHREG_TRUSTED_PROXY"))) {
-        if (strlen(v) >= sizeof(env_proxies))
-            return usage_error("EPOCHREG_TRUSTED_PROXY is too long", NULL);
-        strcpy(env_proxies, v);
+        if (copy_value(env_proxies, sizeof(env_proxies), v, "EPOCHREG_TRUSTED_PROXY"))
+            return EXIT_USAGE;
         if ((rc = add_proxies(cfg, env_proxies)))
             return rc;
     }

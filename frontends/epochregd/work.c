@@ -34,7 +34,6 @@ struct d_pool {
     d_job *writes, *writes_tail;
     d_job *reads, *reads_tail;
     d_job *done, *done_tail;
-    size_t writes_count;
     int writing; /* a worker is writing: one writer at a time */
     unsigned batch_max;
     int stopping;
@@ -194,7 +193,6 @@ static void *worker_main(void *arg)
             }
             if (!pool->writes)
                 pool->writes_tail = NULL;
-            pool->writes_count -= n;
         } else {
             d_job *j = pool->reads;
             pool->reads = j->next;
@@ -353,7 +351,6 @@ int d_pool_submit(d_pool *pool, d_job *job)
         else
             pool->writes = job;
         pool->writes_tail = job;
-        pool->writes_count++;
         /* While a batch is being written, this one waits for the next:
          * the writer looks again when it is done. */
         if (pool->writing) {
@@ -394,12 +391,8 @@ int d_pool_withdraw(d_pool *pool, d_job *job)
     int withdrawn = 0;
     pthread_mutex_lock(&pool->lock);
     if (job->state == D_JOB_QUEUED) {
-        if (unlink_from(&pool->writes, &pool->writes_tail, job)) {
-            pool->writes_count--;
-            withdrawn = 1;
-        } else {
-            withdrawn = unlink_from(&pool->reads, &pool->reads_tail, job);
-        }
+        withdrawn = unlink_from(&pool->writes, &pool->writes_tail, job) ||
+                    unlink_from(&pool->reads, &pool->reads_tail, job);
     } else if (job->state == D_JOB_DONE) {
         /* Finished but not yet handed over: take it off the done list. */
         withdrawn = unlink_from(&pool->done, &pool->done_tail, job);
