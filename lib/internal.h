@@ -60,6 +60,14 @@ int epoch__record_decode(epoch_record *rec, int64_t id, int64_t epoch_us,
 
 /* ---- SQL shared by the SQL backends (lib/sql.c) ---- */
 
+/*
+ * Gives @p count records inserted by one multi-row statement their ids.
+ * The rows were inserted in the records' order and drew increasing ids in
+ * that order under the store's write lock, so the ids, sorted, belong to
+ * the records in order. Sorts @p ids in place; sets every existed[i] to 0.
+ */
+void epoch__ids_assign(epoch_record *recs, int *existed, int64_t *ids, size_t count);
+
 /* The columns every SELECT and RETURNING reads, in epoch__record_decode order. */
 #define EPOCH__SQL_COLUMNS                                                               \
     "id, epoch_us, tag, client_ip, protocol, request_id, node, idempotency_key"

@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 unsigned int epoch__list_variant(const epoch_query *q)
@@ -73,4 +74,19 @@ void epoch__list_params(const epoch_query *q, char bufs[EPOCH__LIST_PARAMS][24],
         values[i] = nums[i] == EPOCH_UNSET ? NULL : epoch__i64_text(bufs[i], 24, nums[i]);
     values[4] = q->tag;
     values[5] = epoch__i64_text(bufs[5], 24, (int64_t)q->limit + 1);
+}
+
+static int compare_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+void epoch__ids_assign(epoch_record *recs, int *existed, int64_t *ids, size_t count)
+{
+    qsort(ids, count, sizeof(*ids), compare_i64);
+    for (size_t i = 0; i < count; i++) {
+        recs[i].id = ids[i];
+        existed[i] = 0;
+    }
 }

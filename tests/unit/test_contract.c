@@ -378,6 +378,94 @@ START_TEST(t_list_limits)
 }
 END_TEST
 
+/* epoch_list_many answers each listing exactly as epoch_list does, across
+ * more listings than one pipeline segment (16) holds; an empty query and a
+ * bad one get their own results without disturbing the others. */
+START_TEST(t_list_many)
+{
+    enum { L = 40 };
+    static epoch_query qs[L];
+    static epoch_listing ls[L];
+    static epoch_record pages[L][30], want[30];
+    epoch_store *s = target_open();
+    int64_t first = 0;
+    for (int i = 0; i < 60; i++) {
+        int64_t id = reg_at(s, 1000000 + i, i % 3 ? "a" : "b");
+        if (i == 0)
+            first = id;
+    }
+    for (int i = 0; i < L; i++) {
+        qs[i] = (epoch_query)EPOCH_QUERY_INIT;
+        qs[i].limit = (unsigned)(1 + i % 25);
+        if (i % 2)
+            qs[i].order = EPOCH_ORDER_ASC;
+        if (i % 3 == 1)
+            qs[i].tag = i % 2 ? "a" : "b";
+        if (i % 5 == 2)
+            qs[i].after = first + i;
+        if (i % 7 == 3)
+            qs[i].since_us = 1000000 + i;
+        ls[i] = (epoch_listing){&qs[i], pages[i], 30, 99, 7, 1, {0}};
+    }
+    qs[9].since_us = 5, qs[9].until_us = 5; /* empty: since >= until */
+    qs[17].limit = 0;                       /* invalid */
+    epoch_error err;
+    int rc = epoch_list_many(ls, L, s, &err);
+    ck_assert_int_eq(rc, EPOCH_EINVAL);
+    ck_assert_int_eq(err.code, EPOCH_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "limit"));
+    for (int i = 0; i < L; i++) {
+        size_t n = 0;
+        int more = 0;
+        if (i == 17) {
+            ck_assert_int_eq(ls[i].rc, EPOCH_EINVAL);
+            ck_assert_uint_eq(ls[i].count, 0);
+            continue;
+        }
+        ck_assert_msg(ls[i].rc == 0, "listing %d: %d %s", i, ls[i].rc, ls[i].err.message);
+        list_ok(s, &qs[i], want, 30, &n, &more);
+        ck_assert_uint_eq(ls[i].count, n);
+        ck_assert_int_eq(ls[i].more, more);
+        for (size_t k = 0; k < n; k++)
+            expect_same(&pages[i][k], &want[k]);
+    }
+    ck_assert_uint_eq(ls[9].count, 0);
+    /* All valid: 0. */
+    qs[17].limit = 3;
+    ck_assert_rc(epoch_list_many(ls, L, s, &err), 0, err);
+    ck_assert_uint_eq(ls[17].count, 3);
+    epoch_store_close(s);
+}
+END_TEST
+
+START_TEST(t_list_many_bounds)
+{
+    epoch_store *s = target_open();
+    epoch_query q = EPOCH_QUERY_INIT;
+    epoch_record page[EPOCH_LIST_DEFAULT];
+    static epoch_listing ls[EPOCH_LIST_MANY_MAX + 1];
+    for (int i = 0; i <= EPOCH_LIST_MANY_MAX; i++)
+        ls[i] = (epoch_listing){&q, page, EPOCH_LIST_DEFAULT, 0, 0, 0, {0}};
+    epoch_error err;
+    ck_assert_int_eq(epoch_list_many(ls, 0, s, &err), EPOCH_EINVAL);
+    ck_assert_int_eq(epoch_list_many(ls, EPOCH_LIST_MANY_MAX + 1, s, &err), EPOCH_EINVAL);
+    ck_assert_int_eq(epoch_list_many(NULL, 1, s, &err), EPOCH_EINVAL);
+    ck_assert_int_eq(epoch_list_many(ls, 1, NULL, &err), EPOCH_EINVAL);
+    ck_assert_rc(epoch_list_many(ls, EPOCH_LIST_MANY_MAX, s, NULL), 0, err);
+    ls[1].query = NULL;
+    ls[2].out = NULL;
+    ls[3].capacity = 1;
+    ck_assert_int_eq(epoch_list_many(ls, 4, s, &err), EPOCH_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "query is NULL"));
+    ck_assert_int_eq(ls[0].rc, 0);
+    ck_assert_int_eq(ls[2].rc, EPOCH_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ls[2].err.message, "out is NULL"));
+    ck_assert_int_eq(ls[3].rc, EPOCH_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ls[3].err.message, "capacity"));
+    epoch_store_close(s);
+}
+END_TEST
+
 static void expect_times(epoch_store *s, int64_t since, int64_t until,
                          const int64_t *want, size_t nwant)
 {
@@ -606,6 +694,62 @@ START_TEST(t_batch_invalid_entry_stores_nothing)
     ck_assert_ptr_nonnull(strstr(err.message, "entries[3]"));
     ck_assert_ptr_nonnull(strstr(err.message, "tag"));
     ck_assert_uint_eq(count_all(s), 0);
+    epoch_store_close(s);
+}
+END_TEST
+
+/* Runs of entries without keys of every length around the backends' chunk
+ * sizes (SQLite: multi-row inserts of 2..64 rows; PostgreSQL: one array
+ * insert), broken by entries with keys: every entry gets its own values and
+ * an id, ids increase in entry order, and each id reads back as its entry. */
+START_TEST(t_batch_mixed_runs)
+{
+    enum { N = 260 };
+    static epoch_entry e[N];
+    static epoch_record out[N];
+    static int st[N];
+    static char tags[N][16], rids[N][16], keys[N][16];
+    /* Keys after runs of 1, 2, 3, 7, 31, 33, 64, 65 and 100 keyless entries. */
+    static const int runs[] = {0, 1, 2, 3, 7, 31, 33, 64, 65, 100};
+    epoch_store *s = target_open();
+    memset(e, 0, sizeof(e));
+    size_t n = 0;
+    for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]) && n < N; r++) {
+        for (int k = 0; k < runs[r] && n < N; k++, n++) {
+            snprintf(tags[n], sizeof(tags[n]), "t%zu", n);
+            snprintf(rids[n], sizeof(rids[n]), "r%zu", n);
+            e[n].tag = n % 5 ? tags[n] : NULL;
+            e[n].request_id = rids[n];
+            e[n].client_ip = n % 2 ? "::1" : "10.0.0.2";
+            e[n].epoch_us = (int64_t)(1000000 + n);
+        }
+        if (n < N) {
+            snprintf(keys[n], sizeof(keys[n]), "key-%zu", n);
+            snprintf(rids[n], sizeof(rids[n]), "r%zu", n);
+            e[n].idempotency_key = keys[n];
+            e[n].request_id = rids[n];
+            e[n].epoch_us = (int64_t)(1000000 + n);
+            n++;
+        }
+    }
+    ck_assert_uint_gt(n, 250);
+    epoch_error err;
+    ck_assert_rc(epoch_register_batch(out, st, s, e, n, &err), 0, err);
+    for (size_t i = 0; i < n; i++) {
+        epoch_record g;
+        ck_assert_int_eq(st[i], 0);
+        if (i)
+            ck_assert_msg(out[i].id > out[i - 1].id, "entry %zu: id %lld after %lld", i,
+                          (long long)out[i].id, (long long)out[i - 1].id);
+        ck_assert_rc(epoch_record_get(&g, s, out[i].id, &err), 0, err);
+        expect_same(&out[i], &g);
+        ck_assert_str_eq(g.request_id, rids[i]);
+        ck_assert(g.epoch_us == (int64_t)(1000000 + i));
+        ck_assert_str_eq(g.tag, e[i].tag ? e[i].tag : "");
+        ck_assert_str_eq(g.idempotency_key,
+                         e[i].idempotency_key ? e[i].idempotency_key : "");
+    }
+    ck_assert_uint_eq(count_all(s), n);
     epoch_store_close(s);
 }
 END_TEST
@@ -1301,6 +1445,9 @@ Suite *contract_suite(target_kind kind)
     tcase_add_test(tc, t_batch_invalid_entry_stores_nothing);
     tcase_add_test(tc, t_idempotent_replay);
     tcase_add_test(tc, t_batch_keys);
+    tcase_add_test(tc, t_batch_mixed_runs);
+    tcase_add_test(tc, t_list_many);
+    tcase_add_test(tc, t_list_many_bounds);
     tcase_add_test(tc, t_invalid_entries_store_nothing);
     tcase_add_test(tc, t_text_round_trips);
     tcase_add_test(tc, t_prune);
