@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -41,7 +42,10 @@ int epoch_backend_init(epoch_backend *backend, unsigned int version)
 {
     if (!backend || version == 0 || version > EPOCH_BACKEND_VERSION)
         return EPOCH_EINVAL;
-    memset(backend, 0, sizeof(*backend));
+    /* Only the members of that version: a backend built against an older
+     * header has a shorter struct. */
+    memset(backend, 0,
+           version == 1 ? offsetof(epoch_backend, list_many) : sizeof(*backend));
     backend->version = version;
     return 0;
 }
@@ -563,6 +567,33 @@ static int check_listed(const epoch_store *store, const epoch_query *q,
     return 0;
 }
 
+/* Checks one listing of epoch_list_many() and resets its results; 1 when
+ * its query can match records (the backend must run it). */
+static int listing_start(epoch_listing *l)
+{
+    epoch_error_clear(&l->err);
+    l->count = 0;
+    l->more = 0;
+    l->rc = 0;
+    if (!l->query || !l->out)
+        l->rc = invalid(&l->err, !l->query ? "query is NULL" : "out is NULL");
+    else
+        l->rc = check_query(l->query, l->capacity, &l->err);
+    return l->rc == 0 && !query_empty(l->query);
+}
+
+/* Normalises a listing the backend ran and checks what it returned. */
+static void listing_finish(const epoch_store *store, epoch_listing *l)
+{
+    l->rc = backend_rc(store, l->rc, &l->err);
+    if (l->rc == 0)
+        l->rc = check_listed(store, l->query, l->out, l->count, l->more, &l->err);
+    if (l->rc < 0) {
+        l->count = 0;
+        l->more = 0;
+    }
+}
+
 int epoch_list(epoch_record *out, size_t capacity, size_t *count, int *more,
                epoch_store *store, const epoch_query *query, epoch_error *err)
 {
@@ -576,21 +607,63 @@ int epoch_list(epoch_record *out, size_t capacity, size_t *count, int *more,
                             : !count ? "count is NULL"
                                      : "store is NULL");
     epoch_query defaults = EPOCH_QUERY_INIT;
-    const epoch_query *q = query ? query : &defaults;
-    int rc = check_query(q, capacity, err);
-    if (rc < 0)
-        return rc;
-    if (query_empty(q))
-        return 0;
-    size_t n = 0;
-    int m = 0;
-    rc =
-        backend_rc(store, store->backend->list(store->backend, q, out, &n, &m, err), err);
-    if (rc < 0 || (rc = check_listed(store, q, out, n, m, err)) < 0)
-        return rc;
-    *count = n;
+    epoch_listing l = {query ? query : &defaults, out, capacity, 0, 0, 0, {0}};
+    if (listing_start(&l)) {
+        l.rc =
+            store->backend->list(store->backend, l.query, out, &l.count, &l.more, &l.err);
+        listing_finish(store, &l);
+    }
+    if (l.rc < 0) {
+        if (err)
+            *err = l.err;
+        return l.rc;
+    }
+    *count = l.count;
     if (more)
-        *more = m;
+        *more = l.more;
+    return 0;
+}
+
+int epoch_list_many(epoch_listing *listings, size_t count, epoch_store *store,
+                    epoch_error *err)
+{
+    epoch_error_clear(err);
+    if (!listings || !store)
+        return invalid(err, !listings ? "listings is NULL" : "store is NULL");
+    if (count < 1 || count > EPOCH_LIST_MANY_MAX)
+        return epoch_error_set(err, EPOCH_EINVAL, EPOCH__ORIGIN, NULL,
+                               "count %zu is outside 1..%d", count, EPOCH_LIST_MANY_MAX);
+    epoch_listing *run[EPOCH_LIST_MANY_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (listing_start(&listings[i]))
+            run[n++] = &listings[i];
+    epoch_backend *b = store->backend;
+    if (n > 0 && b->version >= 2 && b->list_many) {
+        epoch_error all;
+        epoch_error_clear(&all);
+        int rc = b->list_many(b, run, n, &all);
+        if (rc != 0) {
+            rc = backend_rc(store, rc, &all);
+            for (size_t i = 0; i < n; i++) {
+                run[i]->rc = rc;
+                run[i]->err = all;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            run[i]->rc = b->list(b, run[i]->query, run[i]->out, &run[i]->count,
+                                 &run[i]->more, &run[i]->err);
+    }
+    for (size_t i = 0; i < n; i++)
+        listing_finish(store, run[i]);
+    for (size_t i = 0; i < count; i++) {
+        if (listings[i].rc < 0) {
+            if (err)
+                *err = listings[i].err;
+            return listings[i].rc;
+        }
+    }
     return 0;
 }
 

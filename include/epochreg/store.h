@@ -204,6 +204,45 @@ EPOCHREG_API int epoch_list(epoch_record *out, size_t capacity, size_t *count, i
                             epoch_store *store, const epoch_query *query,
                             epoch_error *err);
 
+/** Most listings one epoch_list_many() call runs. */
+#define EPOCH_LIST_MANY_MAX 64
+
+/**
+ * One listing of epoch_list_many(): the arguments and results of one
+ * epoch_list() call. A plain value type whose layout is part of the ABI.
+ */
+typedef struct epoch_listing {
+    /** In: filters and order (required: EPOCH_QUERY_INIT for the defaults). */
+    const epoch_query *query;
+    /** In: room for @p capacity records, at least query->limit. */
+    epoch_record *out;
+    size_t capacity;
+    /** Out: how many records were written to @p out. */
+    size_t count;
+    /** Out: 1 when more records match beyond this page, else 0. */
+    int more;
+    /** Out: 0, or this listing's negative EPOCH_E* code, described in @p err. */
+    int rc;
+    epoch_error err;
+} epoch_listing;
+
+/**
+ * Runs several listings, each exactly as epoch_list() would and each on its
+ * own (one failing leaves the others' results), in as few round trips as
+ * the backend allows: PostgreSQL sends them as one pipeline (one write, one
+ * wake-up of the server for all of them); SQLite and backends without the
+ * optional list_many member run them one after another.
+ *
+ * @param listings  @p count listings; every one gets its count, more, rc and
+ *                  err set.
+ * @param count     1 to EPOCH_LIST_MANY_MAX.
+ * @return 0 when every listing succeeded; else the code of the first listing
+ *         that failed, its error copied to @p err; EPOCH_EINVAL for a bad
+ *         argument of the call itself (then no listing ran).
+ */
+EPOCHREG_API int epoch_list_many(epoch_listing *listings, size_t count,
+                                 epoch_store *store, epoch_error *err);
+
 /**
  * Reads one record by id.
  * @return 0; EPOCH_ENOTFOUND; EPOCH_EINVAL for an id below 1;

@@ -11,11 +11,11 @@
 #include "common.h"
 
 #define EPOCHREG_VERSION_MAJOR 0
-#define EPOCHREG_VERSION_MINOR 1
+#define EPOCHREG_VERSION_MINOR 2
 #define EPOCHREG_VERSION_PATCH 0
-#define EPOCHREG_VERSION "0.1.0"
+#define EPOCHREG_VERSION "0.2.0"
 
-/** The version as one number, 0xMMmmpp: 0.1.0 is 0x000100. */
+/** The version as one number, 0xMMmmpp: 0.2.0 is 0x000200. */
 #define EPOCHREG_VERSION_NUM                                                             \
     ((EPOCHREG_VERSION_MAJOR << 16) | (EPOCHREG_VERSION_MINOR << 8) |                    \
      EPOCHREG_VERSION_PATCH)
@@ -34,7 +34,7 @@ EPOCHREG_BEGIN_DECLS
  *
  * @param major, minor, patch  filled with the parts of the version; each may
  *                             be NULL.
- * @return the version as a static string such as "0.1.0"; never NULL, never
+ * @return the version as a static string such as "0.2.0"; never NULL, never
  *         to be freed.
  */
 EPOCHREG_API const char *epochreg_version(int *major, int *minor, int *patch);

@@ -610,17 +610,8 @@ static int build_arrays(array_params *a, const epoch_record *recs, size_t count)
     return 0;
 }
 
-static int compare_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/*
- * The ids STMT_INSERT_MANY returned. The rows were inserted in the arrays'
- * order and drew their ids from the identity sequence in that order under
- * the write lock, so the sorted ids belong to the entries in order.
- */
+/* The ids STMT_INSERT_MANY returned (rows in the arrays' order, ids drawn
+ * from the identity sequence under the write lock: epoch__ids_assign). */
 static int many_result(pg_backend *b, PGresult *res, epoch_record *recs, int *existed,
                        size_t count, epoch_error *err)
 {
@@ -641,11 +632,7 @@ static int many_result(pg_backend *b, PGresult *res, epoch_record *recs, int *ex
                                    "a batch insert returned a malformed id");
         }
     }
-    qsort(ids, count, sizeof(*ids), compare_i64);
-    for (size_t i = 0; i < count; i++) {
-        recs[i].id = ids[i];
-        existed[i] = 0;
-    }
+    epoch__ids_assign(recs, existed, ids, count);
     epoch__free(ids);
     return 0;
 }
@@ -774,61 +761,193 @@ static int with_retry(pg_backend *b, read_fn fn, void *arg, epoch_error *err)
     return rc;
 }
 
-typedef struct list_args {
-    const epoch_query *q;
-    epoch_record *out;
-    size_t *count;
-    int *more;
-} list_args;
+/* Prepares the listing statement of @p variant, once per session, and
+ * writes its name into @p name. */
+static int prepare_list(pg_backend *b, unsigned int variant, char name[32],
+                        epoch_error *err)
+{
+    char sql[512];
+    snprintf(name, 32, "epochreg_list_%u", variant);
+    if (b->list_prepared & (UINT64_C(1) << variant))
+        return 0;
+    if (epoch__list_sql(sql, sizeof(sql), variant) < 0)
+        return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL, "list SQL too long");
+    PGresult *res = PQprepare(b->conn, name, sql, EPOCH__LIST_PARAMS, list_types);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK
+                 ? 0
+                 : fail(b, res, "preparing a list", err);
+    PQclear(res);
+    if (rc == 0)
+        b->list_prepared |= UINT64_C(1) << variant;
+    return rc;
+}
+
+/* Sends the listing of @p q (prepared as @p name); 1 on success. */
+static int send_list(pg_backend *b, const char *name, const epoch_query *q)
+{
+    char bufs[EPOCH__LIST_PARAMS][24];
+    const char *values[EPOCH__LIST_PARAMS];
+    epoch__list_params(q, bufs, values);
+    return PQsendQueryPrepared(b->conn, name, EPOCH__LIST_PARAMS, values, NULL, NULL, 0);
+}
+
+/* Decodes a listing's rows: the page and whether more follow. */
+static int list_rows(const PGresult *res, epoch_listing *l, epoch_error *err)
+{
+    int rows = PQntuples(res), rc = 0;
+    size_t n = 0;
+    for (int r = 0; r < rows && n < l->query->limit; r++, n++)
+        if ((rc = decode_row(res, r, &l->out[n], err)) < 0)
+            break;
+    l->more = rows > (int)l->query->limit;
+    l->count = n;
+    return rc;
+}
 
 static int do_list(pg_backend *b, void *arg, epoch_error *err)
 {
-    list_args *a = arg;
-    unsigned int variant = epoch__list_variant(a->q);
-    char name[32], sql[512];
+    epoch_listing *l = arg;
+    char name[32];
     int rc = ensure(b, 1, err);
-    if (rc < 0)
+    if (rc < 0 || (rc = prepare_list(b, epoch__list_variant(l->query), name, err)) < 0)
         return rc;
-    snprintf(name, sizeof(name), "epochreg_list_%u", variant);
-    if (!(b->list_prepared & (UINT64_C(1) << variant))) {
-        if (epoch__list_sql(sql, sizeof(sql), variant) < 0)
-            return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
-                                   "list SQL too long");
-        PGresult *res = PQprepare(b->conn, name, sql, EPOCH__LIST_PARAMS, list_types);
-        rc = PQresultStatus(res) == PGRES_COMMAND_OK
-                 ? 0
-                 : fail(b, res, "preparing a list", err);
-        PQclear(res);
-        if (rc < 0)
-            return rc;
-        b->list_prepared |= UINT64_C(1) << variant;
-    }
-    char bufs[EPOCH__LIST_PARAMS][24];
-    const char *values[EPOCH__LIST_PARAMS];
-    epoch__list_params(a->q, bufs, values);
-    PGresult *res =
-        PQexecPrepared(b->conn, name, EPOCH__LIST_PARAMS, values, NULL, NULL, 0);
+    if (send_list(b, name, l->query) != 1)
+        return fail(b, NULL, "listing records", err);
+    PGresult *res = PQgetResult(b->conn);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = fail(b, res, "listing records", err);
-        PQclear(res);
-        return rc;
+    } else {
+        rc = list_rows(res, l, err);
     }
-    int rows = PQntuples(res);
-    size_t n = 0;
-    for (int r = 0; r < rows && n < a->q->limit; r++, n++)
-        if ((rc = decode_row(res, r, &a->out[n], err)) < 0)
-            break;
-    *a->more = rows > (int)a->q->limit;
-    *a->count = n;
     PQclear(res);
+    while ((res = PQgetResult(b->conn)))
+        PQclear(res);
     return rc;
 }
 
 static int pg_list(epoch_backend *backend, const epoch_query *q, epoch_record *out,
                    size_t *count, int *more, epoch_error *err)
 {
-    list_args a = {q, out, count, more};
-    return with_retry((pg_backend *)backend, do_list, &a, err);
+    epoch_listing l = {q, out, q->limit, 0, 0, 0, {0}};
+    int rc = with_retry((pg_backend *)backend, do_list, &l, err);
+    *count = l.count;
+    *more = l.more;
+    return rc;
+}
+
+/* Listings per pipeline segment (one sync): at most 16 small queries are
+ * written before their results are read, so neither side's socket buffer
+ * can fill up and stall the other. */
+#define LIST_CHUNK 16
+
+typedef struct list_many_args {
+    epoch_listing *const *ls;
+    size_t count;
+} list_many_args;
+
+enum { LISTING_PENDING, LISTING_DONE, LISTING_ALONE };
+
+/*
+ * Listings as a pipeline: each chunk's queries go out together with one
+ * sync (one write; the server wakes once and answers them all), then the
+ * results are read in order. A segment is one implicit transaction, so
+ * after a failed query the rest of its segment comes back aborted: those
+ * listings run again on their own afterwards. A lost connection before any
+ * listing had its result is returned (with_retry() reconnects once); after
+ * that, the listings still pending get the error.
+ */
+static int do_list_many(pg_backend *b, void *arg, epoch_error *err)
+{
+    list_many_args *a = arg;
+    unsigned char state[EPOCH_LIST_MANY_MAX] = {0};
+    char names[LIST_CHUNK][32];
+    size_t answered = 0;
+    int rc = ensure(b, 1, err);
+    if (rc < 0)
+        return rc;
+    for (size_t base = 0; base < a->count; base += LIST_CHUNK) {
+        size_t n = a->count - base < LIST_CHUNK ? a->count - base : LIST_CHUNK;
+        epoch_listing *const *ls = a->ls + base;
+        for (size_t i = 0; i < n; i++)
+            if ((rc = prepare_list(b, epoch__list_variant(ls[i]->query), names[i], err)) <
+                0)
+                goto lost;
+        if (PQenterPipelineMode(b->conn) != 1) {
+            rc = fail(b, NULL, "entering pipeline mode", err);
+            goto lost;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (send_list(b, names[i], ls[i]->query) != 1) {
+                rc = fail(b, NULL, "sending a listing", err);
+                abandon_pipeline(b, 0);
+                goto lost;
+            }
+        }
+        if (PQpipelineSync(b->conn) != 1) {
+            rc = fail(b, NULL, "sending a listing", err);
+            abandon_pipeline(b, 0);
+            goto lost;
+        }
+        for (size_t i = 0; i < n; i++) {
+            epoch_listing *l = ls[i];
+            PGresult *res = take_result(b);
+            ExecStatusType st = PQresultStatus(res);
+            if (!res || st == PGRES_PIPELINE_SYNC) {
+                /* Out of step with the server: the session cannot be reused. */
+                PQclear(res);
+                drop(b);
+                rc = fail(b, NULL, "listing records", err);
+                goto lost;
+            }
+            if (st == PGRES_PIPELINE_ABORTED) {
+                state[base + i] = LISTING_ALONE;
+            } else {
+                l->rc = st == PGRES_TUPLES_OK ? list_rows(res, l, &l->err)
+                                              : fail(b, res, "listing records", &l->err);
+                state[base + i] = LISTING_DONE;
+                answered++;
+            }
+            PQclear(res);
+            if (!b->conn) { /* fail() dropped it: nothing more comes */
+                rc = l->rc;
+                *err = l->err;
+                goto lost;
+            }
+        }
+        PGresult *sync = take_result(b);
+        int synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+        PQclear(sync);
+        if (!synced || PQexitPipelineMode(b->conn) != 1) {
+            rc = fail(b, NULL, "ending a pipeline of listings", err);
+            drop(b);
+            goto lost;
+        }
+    }
+    for (size_t i = 0; i < a->count; i++) {
+        if (state[i] == LISTING_ALONE) {
+            epoch_listing *l = a->ls[i];
+            epoch_error_clear(&l->err);
+            l->rc = do_list(b, l, &l->err);
+        }
+    }
+    return 0;
+lost:
+    if (answered == 0)
+        return rc;
+    for (size_t i = 0; i < a->count; i++) {
+        if (state[i] != LISTING_DONE) {
+            a->ls[i]->rc = rc;
+            a->ls[i]->err = *err;
+        }
+    }
+    return 0;
+}
+
+static int pg_list_many(epoch_backend *backend, epoch_listing *const *listings,
+                        size_t count, epoch_error *err)
+{
+    list_many_args a = {listings, count};
+    return with_retry((pg_backend *)backend, do_list_many, &a, err);
 }
 
 typedef struct get_args {
@@ -1016,6 +1135,7 @@ int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo,
     b->parent.ping = pg_ping;
     b->parent.migrate = pg_migrate;
     b->parent.prune = pg_prune;
+    b->parent.list_many = pg_list_many;
     b->schema = -1;
     int rc = connect_db(b, err);
     if (rc < 0) {

@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 static fake_store *fs;
@@ -178,6 +179,81 @@ START_TEST(t_backend_table_checks)
     b = fake_backend_new(fs);
     ck_assert_int_eq(epoch_store_open_backend(NULL, b, NULL, &err), EPOCH_EINVAL);
     ck_assert_uint_eq(fake_store_freed(fs), fake_store_opened(fs));
+}
+END_TEST
+
+/* list_many: called for version 2 backends that have it; never read from a
+ * version 1 backend (its struct ends before the member); a failure it
+ * returns goes to every listing. */
+static unsigned list_many_calls;
+static int list_many_rc;
+
+static int counting_list_many(epoch_backend *b, epoch_listing *const *ls, size_t n,
+                              epoch_error *err)
+{
+    list_many_calls++;
+    if (list_many_rc)
+        return epoch_error_set(err, list_many_rc, "fake", NULL, "list_many failed");
+    for (size_t i = 0; i < n; i++)
+        ls[i]->rc = b->list(b, ls[i]->query, ls[i]->out, &ls[i]->count, &ls[i]->more,
+                            &ls[i]->err);
+    return 0;
+}
+
+START_TEST(t_backend_list_many)
+{
+    epoch_query q = EPOCH_QUERY_INIT;
+    epoch_record pages[3][EPOCH_LIST_DEFAULT];
+    epoch_listing ls[3];
+    epoch_store *s;
+    epoch_error err;
+    for (unsigned version = 1; version <= 2; version++) {
+        epoch_backend *b = fake_backend_new(fs);
+        b->version = version;
+        b->list_many = counting_list_many;
+        list_many_calls = 0;
+        list_many_rc = 0;
+        ck_assert_rc(epoch_store_open_backend(&s, b, &opts, &err), 0, err);
+        for (int i = 0; i < 3; i++) {
+            epoch_entry e = {0};
+            epoch_record r;
+            ck_assert_rc(epoch_register(&r, s, &e, &err), 0, err);
+        }
+        for (int i = 0; i < 3; i++)
+            ls[i] = (epoch_listing){&q, pages[i], EPOCH_LIST_DEFAULT, 0, 0, 0, {0}};
+        ck_assert_rc(epoch_list_many(ls, 3, s, &err), 0, err);
+        ck_assert_uint_eq(list_many_calls, version == 2 ? 1 : 0);
+        for (int i = 0; i < 3; i++)
+            ck_assert_uint_eq(ls[i].count, fake_store_count(fs));
+        if (version == 2) {
+            list_many_rc = EPOCH_EUNAVAILABLE;
+            ck_assert_int_eq(epoch_list_many(ls, 3, s, &err), EPOCH_EUNAVAILABLE);
+            ck_assert_str_eq(err.message, "list_many failed");
+            for (int i = 0; i < 3; i++) {
+                ck_assert_int_eq(ls[i].rc, EPOCH_EUNAVAILABLE);
+                ck_assert_uint_eq(ls[i].count, 0);
+                ck_assert_str_eq(ls[i].err.message, "list_many failed");
+            }
+        }
+        epoch_store_close(s);
+    }
+}
+END_TEST
+
+/* epoch_backend_init() for version 1 writes only version 1's members. */
+START_TEST(t_backend_init_v1_size)
+{
+    epoch_backend b;
+    memset(&b, 0xAB, sizeof(b));
+    ck_assert_int_eq(epoch_backend_init(&b, 1), 0);
+    ck_assert_uint_eq(b.version, 1);
+    ck_assert(b.prune == NULL);
+    const unsigned char *tail =
+        (const unsigned char *)&b + offsetof(epoch_backend, list_many);
+    for (size_t i = 0; i < sizeof(b) - offsetof(epoch_backend, list_many); i++)
+        ck_assert_uint_eq(tail[i], 0xAB);
+    ck_assert_int_eq(epoch_backend_init(&b, 2), 0);
+    ck_assert(b.list_many == NULL);
 }
 END_TEST
 
@@ -452,6 +528,8 @@ Suite *core_suite(void)
     tcase_add_test(tc, t_custom_open_errors);
     tcase_add_test(tc, t_backend_table_checks);
     tcase_add_test(tc, t_optional_members);
+    tcase_add_test(tc, t_backend_list_many);
+    tcase_add_test(tc, t_backend_init_v1_size);
     tcase_add_test(tc, t_failures_propagate);
     tcase_add_test(tc, t_batch_failure_stores_nothing);
     tcase_add_test(tc, t_contract_violations);

@@ -28,7 +28,7 @@
 EPOCHREG_BEGIN_DECLS
 
 /** The version of struct epoch_backend that these headers describe. */
-#define EPOCH_BACKEND_VERSION 1
+#define EPOCH_BACKEND_VERSION 2
 
 typedef struct epoch_backend epoch_backend;
 
@@ -94,13 +94,30 @@ struct epoch_backend {
      *  epoch_us < @p before_us and reports how many. */
     int (*prune)(epoch_backend *backend, int64_t before_us, int64_t *deleted,
                  epoch_error *err);
+
+    /* ---- version 2 ---- */
+
+    /**
+     * Optional (NULL: the library calls list once per listing); read only
+     * from backends of version 2 or later. Runs @p count listings (1 to
+     * EPOCH_LIST_MANY_MAX), each as list would, with fewer round trips: for
+     * each, writes its records into ->out and sets ->count, ->more and ->rc
+     * (0 or a negative code described in ->err). The queries have been
+     * checked and are never NULL; ->capacity >= ->query->limit.
+     *
+     * Return 0 when every listing has its own result; a negative code,
+     * described in @p err, when none ran (the library then gives every
+     * listing that code and error).
+     */
+    int (*list_many)(epoch_backend *backend, epoch_listing *const *listings, size_t count,
+                     epoch_error *err);
 };
 
 /** Static initialiser: `epoch_backend b = EPOCH_BACKEND_INIT;`. Every member
  *  is named, so -Wextra (-Wmissing-field-initializers) accepts it. */
 #define EPOCH_BACKEND_INIT                                                               \
     {                                                                                    \
-        EPOCH_BACKEND_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL            \
+        EPOCH_BACKEND_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL      \
     }
 
 /**
