@@ -392,18 +392,39 @@ static void put(csv_out *o, const char *s, size_t n)
 /* A string literal, its length counted by the compiler. */
 #define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
 
+/* The decimal digits of @p u, written to the end of @p buf; their count.
+ * Two digits per division: a page of records formats 300 integers. */
+#define U64_DIGITS_MAX 20
+static size_t u64_digits(char buf[U64_DIGITS_MAX], uint64_t u)
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    size_t i = U64_DIGITS_MAX;
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        i -= 2;
+        memcpy(buf + i, pairs + 2 * r, 2);
+    }
+    if (u >= 10) {
+        i -= 2;
+        memcpy(buf + i, pairs + 2 * u, 2);
+    } else {
+        buf[--i] = (char)('0' + u);
+    }
+    return U64_DIGITS_MAX - i;
+}
+
 static void put_int(csv_out *o, int64_t v)
 {
-    char digits[24];
-    size_t i = sizeof(digits);
+    char digits[U64_DIGITS_MAX];
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        digits[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    size_t n = u64_digits(digits, u);
     if (v < 0)
-        digits[--i] = '-';
-    put(o, digits + i, sizeof(digits) - i);
+        put(o, "-", 1);
+    put(o, digits + U64_DIGITS_MAX - n, n);
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is
@@ -451,7 +472,12 @@ static int put_json_string(csv_out *o, const char *str, size_t max)
     size_t run = 0; /* bytes to copy as they are, from s + i - run */
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++; /* plain ASCII: the common case */
+            run++;
+            continue;
+        }
+        if (c >= 0x80) {
             size_t k = utf8_seq(s + i, n - i);
             if (!k)
                 return -1;
@@ -581,12 +607,20 @@ int fe_record_json_write(char *buf, size_t size, size_t *len, const epoch_record
     if (!protocol || epoch_time_format(time, sizeof(time), r->epoch_us) < 0)
         return EPOCH_EINVAL;
     /* Members in fe_record_json()'s order. */
+    /* epoch_us >= 0 (checked by epoch_time_format): the seconds are its
+     * digits without the last six. */
+    char us[U64_DIGITS_MAX];
+    size_t nus = u64_digits(us, (uint64_t)r->epoch_us);
+    const char *usd = us + U64_DIGITS_MAX - nus;
     PUT_LIT(&o, "{\"id\":");
     put_int(&o, r->id);
     PUT_LIT(&o, ",\"epoch\":");
-    put_int(&o, r->epoch_us / US_PER_S);
+    if (nus > 6)
+        put(&o, usd, nus - 6);
+    else
+        PUT_LIT(&o, "0");
     PUT_LIT(&o, ",\"epoch_us\":");
-    put_int(&o, r->epoch_us);
+    put(&o, usd, nus);
     PUT_LIT(&o, ",\"time\":\"");
     put(&o, time, strlen(time));
     PUT_LIT(&o, "\",\"tag\":");

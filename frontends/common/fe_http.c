@@ -407,6 +407,15 @@ void fe_response_clear(fe_response *resp)
     memset(resp, 0, sizeof(*resp));
 }
 
+char *fe_response_take_body(fe_response *resp)
+{
+    if (!resp || !resp->body || resp->body_static_)
+        return NULL;
+    char *body = resp->body;
+    resp->body = NULL;
+    return body;
+}
+
 const char *fe_response_header_get(const fe_response *resp, const char *name)
 {
     if (!resp || !name)
@@ -1424,8 +1433,10 @@ void fe_http_render_list(fe_response *resp, const fe_op *op, int rc,
         fe_http_error(resp, op, 500, "internal", "the next link does not fit", 0);
         return;
     }
-    /* {"items":[r1,r2,...],"next":"..."|null} */
-    size_t cap = 32 + count * (FE_RECORD_JSON_SIZE / 4) + sizeof(next) * 6, len = 0;
+    /* {"items":[r1,r2,...],"next":"..."|null}. Room for typical records
+     * (~250 bytes; the loop grows the buffer for longer ones): a buffer
+     * past 64 KiB would make every free() consolidate malloc's fast bins. */
+    size_t cap = 32 + count * 320 + sizeof(next) * 6, len = 0;
     char *body = malloc(cap);
     if (!body) {
         out_of_memory(resp, op);

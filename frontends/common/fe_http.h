@@ -250,6 +250,13 @@ typedef struct fe_response {
 void fe_response_init(fe_response *resp);
 /** Frees the body and zeroes the response. */
 void fe_response_clear(fe_response *resp);
+/**
+ * Takes the body out of @p resp: returns it (malloc'ed, @p resp->body_len
+ * bytes, the caller frees it with free()) and leaves @p resp without one, so
+ * a transport can hand the bytes to its output without copying them. NULL
+ * when there is no body or it is static text (then the transport copies it).
+ */
+char *fe_response_take_body(fe_response *resp);
 /** The value of a response header (case-insensitive name), or NULL. */
 const char *fe_response_header_get(const fe_response *resp, const char *name);
 

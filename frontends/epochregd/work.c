@@ -149,6 +149,60 @@ static void do_read(d_pool *pool, epoch_store *store, d_job *j, epoch_record *re
     }
 }
 
+/* Listings a worker takes at once, and the records they may ask for in
+ * all (the worker's page buffer): several listings go to the store as one
+ * epoch_list_many() call (PostgreSQL: one pipeline, one round trip). */
+#define READS_MAX 16
+#define READ_RECORDS (2 * EPOCH_LIST_MAX)
+
+static void do_lists(d_pool *pool, epoch_store *store, d_job **jobs, size_t n,
+                     epoch_record *records)
+{
+    epoch_listing ls[READS_MAX];
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned limit = jobs[i]->op.query.limit;
+        ls[i] = (epoch_listing){&jobs[i]->op.query, records + used, limit, 0, 0, 0, {0}};
+        used += limit;
+    }
+    epoch_error err;
+    epoch_list_many(ls, n, store, &err);
+    for (size_t i = 0; i < n; i++) {
+        note_error(pool, ls[i].rc);
+        fe_http_render_list(&jobs[i]->resp, &jobs[i]->op, ls[i].rc, ls[i].out,
+                            ls[i].count, ls[i].more, &ls[i].err);
+    }
+}
+
+/*
+ * Takes reads off the queue (the lock held): one, or when the first is a
+ * listing, the listings that follow it too — half of those waiting (the
+ * other worker takes the rest), at most READS_MAX and READ_RECORDS.
+ */
+static size_t take_reads(d_pool *pool, d_job **jobs)
+{
+    size_t waiting = 0, records = 0, n = 0;
+    for (d_job *j = pool->reads; j && j->op.kind == FE_OP_LIST && waiting < 2 * READS_MAX;
+         j = j->next)
+        waiting++;
+    size_t want = waiting > 1 ? (waiting + 1) / 2 : 1;
+    if (want > READS_MAX)
+        want = READS_MAX;
+    while (pool->reads && n < want) {
+        d_job *j = pool->reads;
+        if (n > 0 &&
+            (j->op.kind != FE_OP_LIST || records + j->op.query.limit > READ_RECORDS))
+            break;
+        records += j->op.kind == FE_OP_LIST ? j->op.query.limit : 0;
+        pool->reads = j->next;
+        j->state = D_JOB_RUNNING;
+        jobs[n++] = j;
+    }
+    if (!pool->reads)
+        pool->reads_tail = NULL;
+    return n;
+}
+
 static void *worker_main(void *arg)
 {
     worker_arg *wa = arg;
@@ -156,9 +210,8 @@ static void *worker_main(void *arg)
     epoch_store *store = wa->store;
     free(wa);
     size_t cap = pool->batch_max;
-    d_job **jobs = malloc(cap * sizeof(*jobs));
-    epoch_record *out =
-        malloc((cap > EPOCH_LIST_MAX ? cap : EPOCH_LIST_MAX) * sizeof(*out));
+    d_job **jobs = malloc((cap > READS_MAX ? cap : READS_MAX) * sizeof(*jobs));
+    epoch_record *out = malloc((cap > READ_RECORDS ? cap : READ_RECORDS) * sizeof(*out));
     int *status = malloc(cap * sizeof(*status));
     epoch_entry *entries = malloc(cap * sizeof(*entries));
     if (!jobs || !out || !status || !entries) {
@@ -194,12 +247,7 @@ static void *worker_main(void *arg)
             if (!pool->writes)
                 pool->writes_tail = NULL;
         } else {
-            d_job *j = pool->reads;
-            pool->reads = j->next;
-            if (!pool->reads)
-                pool->reads_tail = NULL;
-            j->state = D_JOB_RUNNING;
-            jobs[n++] = j;
+            n = take_reads(pool, jobs);
         }
         /* Another worker may take what is left (writes wait for this
          * writer: waking a worker for them would only cost a switch). */
@@ -214,6 +262,8 @@ static void *worker_main(void *arg)
             if (pool->writes)
                 pthread_cond_signal(&pool->cond);
             pthread_mutex_unlock(&pool->lock);
+        } else if (n > 1) {
+            do_lists(pool, store, jobs, n, out);
         } else {
             do_read(pool, store, jobs[0], out);
         }

@@ -1797,6 +1797,42 @@ START_TEST(render_list_bodies)
 }
 END_TEST
 
+/* A full page of the longest records (every tag byte escaped as \u00XX)
+ * outgrows the list body's first buffer: the body still equals jansson's
+ * rendering of the same records, byte for byte. */
+START_TEST(render_list_grows)
+{
+    enum { N = EPOCH_LIST_MAX };
+    epoch_record *recs = calloc(N, sizeof(*recs));
+    ck_assert_ptr_nonnull(recs);
+    json_t *items = json_array();
+    for (int i = 0; i < N; i++) {
+        recs[i] = fixed_record(N - i);
+        memset(recs[i].tag, 0x01 + i % 30, EPOCH_TAG_MAX);
+        memset(recs[i].request_id, 'r', EPOCH_REQUEST_ID_MAX);
+        memset(recs[i].node, 'n', EPOCH_NODE_MAX);
+        strcpy(recs[i].client_ip, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+        json_array_append_new(items, fe_record_json(&recs[i]));
+    }
+    json_t *page = json_pack("{s:o,s:n}", "items", items, "next");
+    char *want = json_dumps(page, JSON_COMPACT);
+    ck_assert_ptr_nonnull(want);
+    treq t;
+    req(&t, "GET", "/epochs?limit=1000");
+    EXPECT_KIND(&t, FE_OP_LIST);
+    fe_http_render_list(&t.resp, &t.op, 0, recs, N, 0, NULL);
+    ck_assert_int_eq(t.resp.status, 200);
+    ck_assert_uint_gt(t.resp.body_len, (size_t)N * 1000);
+    ck_assert_uint_eq(t.resp.body_len, strlen(want) + 1);
+    ck_assert(memcmp(t.resp.body, want, strlen(want)) == 0);
+    ck_assert_int_eq(t.resp.body[t.resp.body_len - 1], '\n');
+    fe_response_clear(&t.resp);
+    free(want);
+    json_decref(page);
+    free(recs);
+}
+END_TEST
+
 typedef struct next_case {
     const char *prefix;
     const char *target;
@@ -2357,6 +2393,7 @@ Suite *fe_http_suite(void)
     tcase_add_test(tc, render_record_with_tag_and_prefix);
     tcase_add_test(tc, render_get);
     tcase_add_test(tc, render_list_bodies);
+    tcase_add_test(tc, render_list_grows);
     tcase_add_loop_test(tc, next_links, 0, NEXT_CASES);
     tcase_add_test(tc, next_link_longest);
     tcase_add_test(tc, now_healthz_ready_text);
