@@ -187,6 +187,7 @@ END_TEST
  * returns goes to every listing. */
 static unsigned list_many_calls;
 static int list_many_rc;
+static size_t list_many_skip_last;
 
 static int counting_list_many(epoch_backend *b, epoch_listing *const *ls, size_t n,
                               epoch_error *err)
@@ -194,6 +195,8 @@ static int counting_list_many(epoch_backend *b, epoch_listing *const *ls, size_t
     list_many_calls++;
     if (list_many_rc)
         return epoch_error_set(err, list_many_rc, "fake", NULL, "list_many failed");
+    /* Skips the last listing when told to: the library must notice. */
+    n -= list_many_skip_last;
     for (size_t i = 0; i < n; i++)
         ls[i]->rc = b->list(b, ls[i]->query, ls[i]->out, &ls[i]->count, &ls[i]->more,
                             &ls[i]->err);
@@ -234,6 +237,13 @@ START_TEST(t_backend_list_many)
                 ck_assert_uint_eq(ls[i].count, 0);
                 ck_assert_str_eq(ls[i].err.message, "list_many failed");
             }
+            list_many_rc = 0;
+            list_many_skip_last = 1;
+            ck_assert_int_eq(epoch_list_many(ls, 3, s, &err), EPOCH_EINTERNAL);
+            ck_assert_int_eq(ls[0].rc, 0);
+            ck_assert_int_eq(ls[2].rc, EPOCH_EINTERNAL);
+            ck_assert_ptr_nonnull(strstr(ls[2].err.message, "unknown status"));
+            list_many_skip_last = 0;
         }
         epoch_store_close(s);
     }
