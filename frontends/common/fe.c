@@ -370,27 +370,8 @@ fail:
 
 /* ---- output buffers (CSV lines, record JSON) ---- */
 
-/* An output buffer that remembers running out of room instead of writing
- * past it, so a line is checked once at the end. */
-typedef struct csv_out {
-    char *p;
-    size_t size;
-    size_t len;
-    int full;
-} csv_out;
-
-static void put(csv_out *o, const char *s, size_t n)
-{
-    if (o->full || n >= o->size - o->len) {
-        o->full = 1;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
 /* A string literal, its length counted by the compiler. */
-#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
+#define PUT_LIT(o, lit) fe_buf_put((o), (lit), sizeof(lit) - 1)
 
 /* The decimal digits of @p u, written to the end of @p buf; their count.
  * Two digits per division: a page of records formats 300 integers. */
@@ -417,14 +398,14 @@ static size_t u64_digits(char buf[U64_DIGITS_MAX], uint64_t u)
     return U64_DIGITS_MAX - i;
 }
 
-static void put_int(csv_out *o, int64_t v)
+void fe_buf_int(fe_buf *o, int64_t v)
 {
     char digits[U64_DIGITS_MAX];
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     size_t n = u64_digits(digits, u);
     if (v < 0)
-        put(o, "-", 1);
-    put(o, digits + U64_DIGITS_MAX - n, n);
+        fe_buf_put(o, "-", 1);
+    fe_buf_put(o, digits + U64_DIGITS_MAX - n, n);
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is
@@ -462,13 +443,13 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
  * escaped, controls as \b \f \n \r \t or \u00XX, everything else
  * (UTF-8 included, '/' included) as is. 0, or -1 for a string of @p max
  * bytes without a NUL or one that is not UTF-8. */
-static int put_json_string(csv_out *o, const char *str, size_t max)
+static int put_json_string(fe_buf *o, const char *str, size_t max)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t n = strnlen(str, max);
     if (n == max)
         return -1;
-    put(o, "\"", 1);
+    fe_buf_put(o, "\"", 1);
     size_t run = 0; /* bytes to copy as they are, from s + i - run */
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
@@ -485,7 +466,7 @@ static int put_json_string(csv_out *o, const char *str, size_t max)
             run += k;
             continue;
         }
-        put(o, (const char *)s + i - run, run);
+        fe_buf_put(o, (const char *)s + i - run, run);
         run = 0;
         char esc[8] = {'\\', (char)c, 0};
         size_t elen = 2;
@@ -512,18 +493,18 @@ static int put_json_string(csv_out *o, const char *str, size_t max)
             snprintf(esc, sizeof(esc), "\\u%04X", c);
             elen = 6;
         }
-        put(o, esc, elen);
+        fe_buf_put(o, esc, elen);
         i++;
     }
-    put(o, (const char *)s + n - run, run);
-    put(o, "\"", 1);
+    fe_buf_put(o, (const char *)s + n - run, run);
+    fe_buf_put(o, "\"", 1);
     return 0;
 }
 
-static int put_json_string_or_null(csv_out *o, const char *s, size_t max)
+static int put_json_string_or_null(fe_buf *o, const char *s, size_t max)
 {
     if (!s[0]) {
-        put(o, "null", 4);
+        fe_buf_put(o, "null", 4);
         return 0;
     }
     return put_json_string(o, s, max);
@@ -535,29 +516,29 @@ static int formula_start(char c)
     return c == '=' || c == '+' || c == '-' || c == '@';
 }
 
-static void put_field(csv_out *o, const char *s)
+static void put_field(fe_buf *o, const char *s)
 {
     int defuse = formula_start(s[0]);
     if (!defuse && !strpbrk(s, "\",\r\n")) {
-        put(o, s, strlen(s));
+        fe_buf_put(o, s, strlen(s));
         return;
     }
-    put(o, "\"", 1);
+    fe_buf_put(o, "\"", 1);
     if (defuse)
-        put(o, "'", 1);
+        fe_buf_put(o, "'", 1);
     for (const char *c = s; *c; c++) {
         if (*c == '"')
-            put(o, "\"\"", 2);
+            fe_buf_put(o, "\"\"", 2);
         else
-            put(o, c, 1);
+            fe_buf_put(o, c, 1);
     }
-    put(o, "\"", 1);
+    fe_buf_put(o, "\"", 1);
 }
 
 int fe_csv_record(char *buf, size_t size, size_t *len, const epoch_record *r)
 {
     char time[EPOCH_TIME_BUFSIZE];
-    csv_out o = {buf, size, 0, 0};
+    fe_buf o = {buf, size, 0, 0};
     const char *protocol = r ? epoch_protocol_name(r->protocol) : NULL;
     int rc = EPOCH_EINVAL;
     if (len)
@@ -566,24 +547,24 @@ int fe_csv_record(char *buf, size_t size, size_t *len, const epoch_record *r)
         return EPOCH_EINVAL;
     if (!protocol || epoch_time_format(time, sizeof(time), r->epoch_us) < 0)
         goto out;
-    put_int(&o, r->id);
-    put(&o, ",", 1);
-    put_int(&o, r->epoch_us / US_PER_S);
-    put(&o, ",", 1);
-    put_int(&o, r->epoch_us);
-    put(&o, ",", 1);
+    fe_buf_int(&o, r->id);
+    fe_buf_put(&o, ",", 1);
+    fe_buf_int(&o, r->epoch_us / US_PER_S);
+    fe_buf_put(&o, ",", 1);
+    fe_buf_int(&o, r->epoch_us);
+    fe_buf_put(&o, ",", 1);
     put_field(&o, time);
-    put(&o, ",", 1);
+    fe_buf_put(&o, ",", 1);
     put_field(&o, r->tag);
-    put(&o, ",", 1);
+    fe_buf_put(&o, ",", 1);
     put_field(&o, r->client_ip);
-    put(&o, ",", 1);
+    fe_buf_put(&o, ",", 1);
     put_field(&o, protocol);
-    put(&o, ",", 1);
+    fe_buf_put(&o, ",", 1);
     put_field(&o, r->request_id);
-    put(&o, ",", 1);
+    fe_buf_put(&o, ",", 1);
     put_field(&o, r->node);
-    put(&o, "\r\n", 2);
+    fe_buf_put(&o, "\r\n", 2);
     if (!o.full) {
         rc = 0;
         if (len)
@@ -597,7 +578,7 @@ out:
 int fe_record_json_write(char *buf, size_t size, size_t *len, const epoch_record *r)
 {
     char time[EPOCH_TIME_BUFSIZE];
-    csv_out o = {buf, size, 0, 0};
+    fe_buf o = {buf, size, 0, 0};
     const char *protocol = r ? epoch_protocol_name(r->protocol) : NULL;
     if (len)
         *len = 0;
@@ -613,16 +594,16 @@ int fe_record_json_write(char *buf, size_t size, size_t *len, const epoch_record
     size_t nus = u64_digits(us, (uint64_t)r->epoch_us);
     const char *usd = us + U64_DIGITS_MAX - nus;
     PUT_LIT(&o, "{\"id\":");
-    put_int(&o, r->id);
+    fe_buf_int(&o, r->id);
     PUT_LIT(&o, ",\"epoch\":");
     if (nus > 6)
-        put(&o, usd, nus - 6);
+        fe_buf_put(&o, usd, nus - 6);
     else
         PUT_LIT(&o, "0");
     PUT_LIT(&o, ",\"epoch_us\":");
-    put(&o, usd, nus);
+    fe_buf_put(&o, usd, nus);
     PUT_LIT(&o, ",\"time\":\"");
-    put(&o, time, strlen(time));
+    fe_buf_put(&o, time, strlen(time));
     PUT_LIT(&o, "\",\"tag\":");
     if (put_json_string_or_null(&o, r->tag, sizeof(r->tag)) < 0)
         goto fail;
@@ -630,7 +611,7 @@ int fe_record_json_write(char *buf, size_t size, size_t *len, const epoch_record
     if (put_json_string_or_null(&o, r->client_ip, sizeof(r->client_ip)) < 0)
         goto fail;
     PUT_LIT(&o, ",\"protocol\":\"");
-    put(&o, protocol, strlen(protocol));
+    fe_buf_put(&o, protocol, strlen(protocol));
     PUT_LIT(&o, "\",\"request_id\":");
     if (put_json_string(&o, r->request_id, sizeof(r->request_id)) < 0)
         goto fail;
@@ -651,7 +632,7 @@ fail:
 
 int fe_json_string_write(char *buf, size_t size, size_t *len, const char *s, size_t max)
 {
-    csv_out o = {buf, size, 0, 0};
+    fe_buf o = {buf, size, 0, 0};
     if (len)
         *len = 0;
     if (!buf || size == 0 || !s)

@@ -24,6 +24,37 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* ---- bounded text output ---- */
+
+/**
+ * An output buffer that remembers running out of room instead of writing
+ * past it, so a text is checked once at the end (@p full). Keeps @p p
+ * NUL-terminated. Initialise as {buf, size, 0, 0} with size >= 1.
+ */
+typedef struct fe_buf {
+    char *p;
+    size_t size;
+    size_t len;
+    int full;
+} fe_buf;
+
+/** Appends @p n bytes, or marks the buffer full (nothing written). Inline:
+ *  the record writers call it ~20 times per record. */
+static inline void fe_buf_put(fe_buf *b, const char *s, size_t n)
+{
+    if (b->full || n >= b->size - b->len) {
+        b->full = 1;
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/** Appends @p v in decimal. */
+void fe_buf_int(fe_buf *b, int64_t v);
 
 /* ---- numbers ---- */
 

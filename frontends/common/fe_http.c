@@ -328,54 +328,28 @@ static int unreserved(unsigned char c)
            c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-/* An output buffer that remembers running out of room. */
-typedef struct strbuf {
-    char *p;
-    size_t size;
-    size_t len;
-    int full;
-} strbuf;
-
-static void sb_put(strbuf *b, const char *s, size_t n)
+static void sb_str(fe_buf *b, const char *s)
 {
-    if (b->full || n >= b->size - b->len) {
-        b->full = 1;
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(strbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
+    fe_buf_put(b, s, strlen(s));
 }
 
 /* Appends s, percent-encoding every byte for which keep() is false. */
-static void sb_encode(strbuf *b, const char *s, size_t n, int (*keep)(unsigned char))
+static void sb_encode(fe_buf *b, const char *s, size_t n, int (*keep)(unsigned char))
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (keep(c)) {
-            sb_put(b, (const char *)&s[i], 1);
+            fe_buf_put(b, (const char *)&s[i], 1);
         } else {
             char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            sb_put(b, esc, 3);
+            fe_buf_put(b, esc, 3);
         }
     }
 }
 
-static void sb_i64(strbuf *b, int64_t v)
-{
-    char digits[24];
-    snprintf(digits, sizeof(digits), "%lld", (long long)v);
-    sb_str(b, digits);
-}
-
 /* Microseconds as epoch seconds with the shortest exact fraction. */
-static void sb_seconds(strbuf *b, int64_t us)
+static void sb_seconds(fe_buf *b, int64_t us)
 {
     char text[40];
     int64_t frac = us % US_PER_S;
@@ -677,7 +651,7 @@ static void take_request_id(fe_op *op, const fe_request *req)
 /* Encodes the prefix into op->prefix_; -1 when it does not fit. */
 static int take_prefix(fe_op *op, const fe_config *cfg)
 {
-    strbuf b = {op->prefix_, sizeof(op->prefix_), 0, 0};
+    fe_buf b = {op->prefix_, sizeof(op->prefix_), 0, 0};
     op->prefix_[0] = '\0';
     if (cfg && cfg->prefix)
         sb_encode(&b, cfg->prefix, strlen(cfg->prefix), path_char);
@@ -1365,7 +1339,7 @@ void fe_http_render_get(fe_response *resp, const fe_op *op, int rc,
 /* The path and query of the page after @p last_id; -1 if it does not fit. */
 static int next_link(char *buf, size_t size, const fe_op *op, int64_t last_id)
 {
-    strbuf b = {buf, size, 0, 0};
+    fe_buf b = {buf, size, 0, 0};
     const epoch_query *q = &op->query;
     int asc = q->order == EPOCH_ORDER_ASC;
     int64_t after = asc ? last_id : q->after;
@@ -1382,7 +1356,7 @@ static int next_link(char *buf, size_t size, const fe_op *op, int64_t last_id)
     } while (0)
     if (q->limit != EPOCH_LIST_DEFAULT) {
         PARAM("limit");
-        sb_i64(&b, q->limit);
+        fe_buf_int(&b, q->limit);
     }
     if (asc) {
         PARAM("order");
@@ -1390,11 +1364,11 @@ static int next_link(char *buf, size_t size, const fe_op *op, int64_t last_id)
     }
     if (after != EPOCH_UNSET) {
         PARAM("after");
-        sb_i64(&b, after);
+        fe_buf_int(&b, after);
     }
     if (before != EPOCH_UNSET) {
         PARAM("before");
-        sb_i64(&b, before);
+        fe_buf_int(&b, before);
     }
     if (q->since_us != EPOCH_UNSET) {
         PARAM("since");
@@ -1549,7 +1523,7 @@ int fe_config_check(const fe_config *cfg, epoch_error *err)
             return epoch_error_set(err, EPOCH_EINVAL, "epochreg", NULL,
                                    "prefix must start with '/' and not end with '/'");
         char encoded[FE_PREFIX_MAX + 1];
-        strbuf b = {encoded, sizeof(encoded), 0, 0};
+        fe_buf b = {encoded, sizeof(encoded), 0, 0};
         sb_encode(&b, cfg->prefix, n, path_char);
         if (b.full)
             return epoch_error_set(err, EPOCH_EINVAL, "epochreg", NULL,
