@@ -3,8 +3,10 @@
  *
  * Workers each own a store handle. A worker takes either every registration
  * waiting (up to batch_max) and writes them with one epoch_register_batch()
- * call — one transaction, one commit — or one read. Registrations go first:
- * they are what clients wait on and what group commit makes cheap. The
+ * call — one transaction, one commit — or reads: a GET by id or a
+ * readiness ping alone, listings in a group (one epoch_list_many() call).
+ * Registrations go first: they are what clients wait on and what group
+ * commit makes cheap. The
  * result is rendered into the job's response on the worker (the fe_http
  * renderers are thread-safe), and the job goes onto the done list; an event
  * wakes the loop thread, which sends the replies.
@@ -131,14 +133,7 @@ static void do_read(d_pool *pool, epoch_store *store, d_job *j, epoch_record *re
 {
     epoch_error err;
     int rc;
-    if (j->op.kind == FE_OP_LIST) {
-        size_t count = 0;
-        int more = 0;
-        rc =
-            epoch_list(records, EPOCH_LIST_MAX, &count, &more, store, &j->op.query, &err);
-        note_error(pool, rc);
-        fe_http_render_list(&j->resp, &j->op, rc, records, count, more, &err);
-    } else if (j->op.kind == FE_OP_GET) {
+    if (j->op.kind == FE_OP_GET) {
         rc = epoch_record_get(&records[0], store, j->op.id, &err);
         note_error(pool, rc);
         fe_http_render_get(&j->resp, &j->op, rc, &records[0], &err);
@@ -165,8 +160,7 @@ static void do_lists(d_pool *pool, epoch_store *store, d_job **jobs, size_t n,
         ls[i] = (epoch_listing){&jobs[i]->op.query, records + used, limit, 0, 0, 0, {0}};
         used += limit;
     }
-    epoch_error err;
-    epoch_list_many(ls, n, store, &err);
+    epoch_list_many(ls, n, store, NULL); /* each listing has its own error */
     for (size_t i = 0; i < n; i++) {
         note_error(pool, ls[i].rc);
         fe_http_render_list(&jobs[i]->resp, &jobs[i]->op, ls[i].rc, ls[i].out,
@@ -262,7 +256,7 @@ static void *worker_main(void *arg)
             if (pool->writes)
                 pthread_cond_signal(&pool->cond);
             pthread_mutex_unlock(&pool->lock);
-        } else if (n > 1) {
+        } else if (jobs[0]->op.kind == FE_OP_LIST) {
             do_lists(pool, store, jobs, n, out);
         } else {
             do_read(pool, store, jobs[0], out);

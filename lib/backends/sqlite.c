@@ -313,16 +313,24 @@ static int read_by_key(sqlite_backend *b, const char *key, epoch_record *rec,
     return code;
 }
 
+/* Binds a record's columns (epoch_us, tag, client_ip, protocol, request_id,
+ * node: both insert statements' order) to parameters base + 1 .. base + 6. */
+static void bind_record(sqlite3_stmt *st, int base, const epoch_record *rec)
+{
+    sqlite3_bind_int64(st, base + 1, rec->epoch_us);
+    bind_text_or_null(st, base + 2, rec->tag);
+    sqlite3_bind_text(st, base + 3, rec->client_ip, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 4, epoch_protocol_name(rec->protocol), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 5, rec->request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 6, rec->node, -1, SQLITE_STATIC);
+}
+
 static int insert_one(sqlite_backend *b, epoch_record *rec, int *existed,
                       epoch_error *err)
 {
     sqlite3_stmt *st = b->insert;
-    sqlite3_bind_int64(st, 1, rec->epoch_us);
-    bind_text_or_null(st, 2, rec->tag);
-    sqlite3_bind_text(st, 3, rec->client_ip, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, epoch_protocol_name(rec->protocol), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, rec->request_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, rec->node, -1, SQLITE_STATIC);
+    bind_record(st, 0, rec);
     bind_text_or_null(st, 7, rec->idempotency_key);
     int rc = sqlite3_step(st);
     int code = 0;
@@ -378,16 +386,8 @@ static int insert_many(sqlite_backend *b, epoch_record *recs, int *existed, int 
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = b->insert_many[level];
-    for (int i = 0; i < rows; i++) {
-        const epoch_record *r = &recs[i];
-        int p = i * 6;
-        sqlite3_bind_int64(st, p + 1, r->epoch_us);
-        bind_text_or_null(st, p + 2, r->tag);
-        sqlite3_bind_text(st, p + 3, r->client_ip, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, p + 4, epoch_protocol_name(r->protocol), -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, p + 5, r->request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, p + 6, r->node, -1, SQLITE_STATIC);
-    }
+    for (int i = 0; i < rows; i++)
+        bind_record(st, i * 6, &recs[i]);
     int64_t ids[MANY_MAX];
     int n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
