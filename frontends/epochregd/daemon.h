@@ -156,6 +156,8 @@ struct d_server {
     int stopping;
     d_job *inflight, *inflight_tail; /* jobs not yet answered, oldest first */
     long inflight_count;
+    d_job *spare; /* freed jobs kept for reuse (loop thread only) */
+    unsigned spare_count;
     /* conn.c state */
     d_conn **by_fd;
     size_t by_fd_size;

@@ -140,6 +140,23 @@ void d_log(d_level level, const char *msg, json_t *fields)
     free(line);
 }
 
+/* Appends latency in milliseconds with three decimals ("%.3f" without
+ * printf: this runs once per request). */
+static void put_ms(fe_buf *b, double ms)
+{
+    int64_t us = ms > 0 ? (int64_t)(ms * 1e3 + 0.5) : 0;
+    char frac[4] = {(char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10),
+                    (char)('0' + us % 10), '\0'};
+    fe_buf_int(b, us / 1000);
+    fe_buf_put(b, ".", 1);
+    fe_buf_put(b, frac, 3);
+}
+
+static void put_str(fe_buf *b, const char *s)
+{
+    fe_buf_put(b, s, strlen(s));
+}
+
 void d_log_access(const char *request_id, const char *method, const char *route,
                   int status, double latency_ms, size_t batch, const char *client_ip)
 {
@@ -147,37 +164,60 @@ void d_log_access(const char *request_id, const char *method, const char *route,
      * a closed set (method, route), is a number, or was checked against a
      * charset that needs no escaping (request ids: A-Za-z0-9._:-; addresses
      * as inet_ntop writes them). */
-    char ts[EPOCH_TIME_BUFSIZE], line[512], extra[96] = "";
+    char ts[EPOCH_TIME_BUFSIZE], line[512];
+    fe_buf b = {line, sizeof(line), 0, 0};
     if (epoch_time_format(ts, sizeof(ts), d_now_us()) < 0)
         ts[0] = '\0';
-    int n;
+    int ip = client_ip && client_ip[0];
     if (log_json) {
-        int e = 0;
-        if (batch)
-            e = snprintf(extra, sizeof(extra), ",\"batch\":%zu", batch);
-        if (client_ip && client_ip[0] && e >= 0 && (size_t)e < sizeof(extra))
-            snprintf(extra + e, sizeof(extra) - (size_t)e, ",\"client_ip\":\"%s\"",
-                     client_ip);
-        n = snprintf(line, sizeof(line),
-                     "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"request\","
-                     "\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\","
-                     "\"status\":%d,\"latency_ms\":%.3f%s}\n",
-                     ts, request_id, method, route, status, latency_ms, extra);
+        put_str(&b, "{\"time\":\"");
+        put_str(&b, ts);
+        put_str(&b, "\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"");
+        put_str(&b, request_id);
+        put_str(&b, "\",\"method\":\"");
+        put_str(&b, method);
+        put_str(&b, "\",\"route\":\"");
+        put_str(&b, route);
+        put_str(&b, "\",\"status\":");
+        fe_buf_int(&b, status);
+        put_str(&b, ",\"latency_ms\":");
+        put_ms(&b, latency_ms);
+        if (batch) {
+            put_str(&b, ",\"batch\":");
+            fe_buf_int(&b, (int64_t)batch);
+        }
+        if (ip) {
+            put_str(&b, ",\"client_ip\":\"");
+            put_str(&b, client_ip);
+            put_str(&b, "\"");
+        }
+        put_str(&b, "}\n");
     } else {
-        int e = 0;
-        if (batch)
-            e = snprintf(extra, sizeof(extra), " batch=%zu", batch);
-        if (client_ip && client_ip[0] && e >= 0 && (size_t)e < sizeof(extra))
-            snprintf(extra + e, sizeof(extra) - (size_t)e, " client_ip=%s", client_ip);
-        n = snprintf(line, sizeof(line),
-                     "%s info request request_id=%s method=%s route=%s status=%d "
-                     "latency_ms=%.3f%s\n",
-                     ts, request_id, method, route, status, latency_ms, extra);
+        put_str(&b, ts);
+        put_str(&b, " info request request_id=");
+        put_str(&b, request_id);
+        put_str(&b, " method=");
+        put_str(&b, method);
+        put_str(&b, " route=");
+        put_str(&b, route);
+        put_str(&b, " status=");
+        fe_buf_int(&b, status);
+        put_str(&b, " latency_ms=");
+        put_ms(&b, latency_ms);
+        if (batch) {
+            put_str(&b, " batch=");
+            fe_buf_int(&b, (int64_t)batch);
+        }
+        if (ip) {
+            put_str(&b, " client_ip=");
+            put_str(&b, client_ip);
+        }
+        put_str(&b, "\n");
     }
-    if (n < 0 || (size_t)n >= sizeof(line))
+    if (b.full)
         return;
     pthread_mutex_lock(&log_lock);
     if (log_fp)
-        fwrite(line, 1, (size_t)n, log_fp);
+        fwrite(line, 1, b.len, log_fp);
     pthread_mutex_unlock(&log_lock);
 }

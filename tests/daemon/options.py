@@ -8,6 +8,7 @@ win over them; several --listen (IPv4 and IPv6); --body-max; --batch-max 1
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -187,6 +188,11 @@ def main(t):
     request(d6.port, "GET", "/healthz", [("X-Request-Id", "text-log-1")])
     found = wait_until(lambda: "text-log-1" in d6.log_text(), 3 * FACTOR)
     t.check(found, "--log-format text: the access line names the request id", d6.log_text()[-500:])
+    text_line = [l for l in d6.log_text().splitlines() if "request_id=text-log-1" in l]
+    t.check(len(text_line) == 1 and re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z info request request_id=text-log-1 method=GET"
+        r" route=/healthz status=200 latency_ms=\d+\.\d{3}", text_line[0]) is not None,
+        "--log-format text: the access line, field by field (latency with three decimals)", text_line)
     t.check(not d6.log_lines()[0] or d6.log_lines()[1], "--log-format text: lines are not JSON objects",
             d6.log_text()[-300:])
     d6.json_log = False     # its lines are text by design

@@ -9,6 +9,7 @@ B31 (pipelining), J10 (request id / key rules).
 
 import json
 import os
+import re
 import threading
 import uuid
 
@@ -568,6 +569,12 @@ class Routes:
         t.check(isinstance(line.get("latency_ms"), (int, float)), "access log: latency_ms is a number", line)
         t.check(isinstance(line.get("batch"), int) and line["batch"] >= 1,
                 "access log: batch (a count >= 1) on a registration", line)
+        raw = [l for l in d.log_text().splitlines() if '"request_id":"%s"' % self.logged_rid in l]
+        t.check(len(raw) == 1 and re.fullmatch(
+            r'\{"time":"[0-9T:.-]{26}Z","level":"info","msg":"request","request_id":"%s",'
+            r'"method":"POST","route":"/epochs","status":201,"latency_ms":\d+\.\d{3},'
+            r'"batch":\d+,"client_ip":"127\.0\.0\.1"\}' % re.escape(self.logged_rid), raw[0]) is not None,
+            "access log: the registration's line, member by member (latency with three decimals)", raw)
         line = d.wait_log(lambda o: o.get("request_id") == "get.id:1")
         t.check(line is not None and line.get("status") == 200, "access log: the GET with request_id get.id:1",
                 line)
