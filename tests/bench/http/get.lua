@@ -13,5 +13,5 @@ local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local tally = dofile(dir .. "tally.lua")
 
 function done(summary, latency, requests)
-   tally.report(summary, latency, false)
+   tally.report(summary, latency)
 end

@@ -30,8 +30,10 @@
 #
 # Count-back, after every POST run (wrk's and pgbench's): the store's rows
 # are counted before and after (after: once the count is stable), and by the
-# run's unique tag. wrk's post.lua tallies the status of every response;
-# the run must have no non-2xx answer and no socket error, and
+# run's unique tag. The run must have no socket error, no status over 399
+# at the client (wrk's own count) and, in the daemon's access log for the
+# run, no status but 2xx and a 2xx line for every response wrk completed;
+# each completed response is then an acknowledgement (2xx below), and
 #   2xx <= rows added == rows with the tag <= 2xx + connections
 # (every acknowledged record stored; at most one unacknowledged record per
 # connection in flight when wrk stopped). pgbench: rows with the tag equal
@@ -452,57 +454,73 @@ run_http() {
     cpu_snapshot "$pid"
     snap1=$snap
     kill -0 "$pid" 2>/dev/null || { show_stderr "$name"; die "the server ($name) died during $id"; }
-    local requests s2xx
+    local requests
     requests=$(field requests "$tally")
     cpu=$(cpu_fields "$snap0" "$snap1" "$requests")
     local errs
     errs=$(($(field err_connect "$tally") + $(field err_read "$tally") + $(field err_write "$tally") + $(field err_timeout "$tally")))
     [ "$errs" -eq 0 ] || { status=FAILED reason="socket_errors_or_timeouts=$errs"; }
+    local logf="" acked err_status
+    err_status=$(field err_status "$tally")
     if [ "$kind" = post ]; then
         after=$(count_settled "$store")
         tagged=$(count_rows "$store" "$tag")
-        s2xx=$(field s2xx "$tally")
-        local added=$((after - before)) counted non2xx
-        counted=$(field counted "$tally")
-        non2xx=$(field non2xx "$tally")
-        extra="rows_before=$before rows_after=$after rows_added=$added rows_tagged=$tagged tag=$tag"
-        if [ "$counted" != "$requests" ]; then
-            status=FAILED reason="${reason:+$reason,}tally_counted_${counted}_of_${requests}_responses"
-        fi
-        if [ "$non2xx" != 0 ]; then
-            status=FAILED reason="${reason:+$reason,}non2xx=$non2xx"
-        fi
+    fi
+    [ "$name" != trivial ] && logf=$(scan_log "$name" "$requests")
+    if [ "$err_status" != 0 ]; then
+        status=FAILED reason="${reason:+$reason,}status_over_399=$err_status"
+    fi
+    if [ -n "$logf" ] && [ "$(field log_non2xx "$logf")" != 0 ]; then
+        status=FAILED reason="${reason:+$reason,}daemon_sent_non2xx=$(field log_non2xx "$logf")"
+    fi
+    if [ -n "$logf" ] && [ "$(field log_2xx "$logf")" -lt "$requests" ]; then
+        status=FAILED reason="${reason:+$reason,}daemon_logged_$(field log_2xx "$logf")_2xx_for_${requests}_responses"
+    fi
+    if [ "$kind" = post ]; then
+        # Every completed response was a 2xx (no status over 399 at the
+        # client, none but 2xx sent by the daemon): each one acknowledged.
+        acked=$((requests - err_status))
+        local added=$((after - before))
+        extra="s2xx=$acked rows_before=$before rows_after=$after rows_added=$added rows_tagged=$tagged tag=$tag"
         if [ "$added" != "$tagged" ]; then
             status=FAILED reason="${reason:+$reason,}rows_added_${added}_but_tagged_${tagged}"
         fi
-        if [ "$tagged" -lt "$s2xx" ]; then
-            status=FAILED reason="${reason:+$reason,}LOST:${s2xx}_acknowledged_but_${tagged}_stored"
-        elif [ "$tagged" -gt $((s2xx + conns)) ]; then
-            status=FAILED reason="${reason:+$reason,}EXTRA:${tagged}_stored_for_${s2xx}_acknowledged_over_${conns}_connections"
+        if [ "$tagged" -lt "$acked" ]; then
+            status=FAILED reason="${reason:+$reason,}LOST:${acked}_acknowledged_but_${tagged}_stored"
+        elif [ "$tagged" -gt $((acked + conns)) ]; then
+            status=FAILED reason="${reason:+$reason,}EXTRA:${tagged}_stored_for_${acked}_acknowledged_over_${conns}_connections"
         fi
-    elif [ "$(field err_status "$tally")" != 0 ]; then
-        status=FAILED reason="${reason:+$reason,}status_over_399=$(field err_status "$tally")"
     fi
-    extra="$extra $(scan_log "$name")"
+    extra="$extra $logf"
     echo "status=$status${reason:+ reason=$reason} server=$name kind=$kind $tally $cpu $extra"
 }
 # Reads a daemon's log after a run and prints fields for the run's line:
 # lines in the log, lines at warning level or above (the first 5 are kept
-# for the report) and, for registrations, the mean group-commit batch a
-# request was in (the access log's "batch"). The log is then emptied (the
-# daemon appends, so truncating is safe).
-scan_log() {
-    local name=$1 f lines problems batch
+# for the report), the access lines with a 2xx status and with any other
+# (log_2xx, log_non2xx: the statuses the daemon sent) and, for
+# registrations, the mean group-commit batch a request was in (the access
+# log's "batch"). The daemon flushes its log every 200 ms: this waits (up to
+# 5 s) until the log holds an access line for each of the MIN responses the
+# client completed. The log is then emptied (the daemon appends, so
+# truncating is safe).
+scan_log() { # scan_log NAME [MIN]
+    local name=$1 min=${2:-0} f lines problems batch ok2 other
     [ "$name" = trivial ] && return 0
     f=${ddir[$name]}/log
     [ -f "$f" ] || return 0
+    for _ in $(seq 1 25); do
+        [ "$(grep -c '"msg":"request"' "$f" || true)" -ge "$min" ] && break
+        sleep 0.2
+    done
     lines=$(wc -l <"$f")
     problems=$(grep -c -i -E '"level" *: *"(warn|warning|error|fatal|crit)' "$f" || true)
     grep -i -E '"level" *: *"(warn|warning|error|fatal|crit)' "$f" | head -5 >>"$work/log-$name.problems" || true
+    ok2=$(grep '"msg":"request"' "$f" | grep -c -E '"status":2[0-9][0-9],' || true)
+    other=$(grep '"msg":"request"' "$f" | grep -c -v -E '"status":2[0-9][0-9],' || true)
     batch=$(grep -o -E '"batch" *: *[0-9]+' "$f" | grep -o -E '[0-9]+$' |
         awk '{ s += $1; n++ } END { if (n) printf "%.1f", s / n; else print "nan" }')
     : >"$f"
-    echo "log_lines=$lines log_problems=${problems:-0} mean_batch=$batch"
+    echo "log_lines=$lines log_problems=${problems:-0} log_2xx=${ok2:-0} log_non2xx=${other:-0} mean_batch=$batch"
 }
 
 # ---- pgbench ----
@@ -611,12 +629,13 @@ for s in "${stores[@]}"; do
         tally=$(sed -n 's/^TALLY //p' <<<"$out")
         [ -n "$tally" ] || { echo "$out" >&2; die "wrk printed no TALLY line (warm-up $s)"; }
         after=$(count_settled "$s")
-        s2xx=$(field s2xx "$tally")
-        [ "$(field non2xx "$tally")" = 0 ] || { show_stderr "$s"; die "warm-up on $s: non-2xx answers: $tally"; }
+        s2xx=$(field requests "$tally")
+        logf=$(scan_log "$s" "$s2xx")
+        [ "$(field err_status "$tally")" = 0 ] && [ "$(field log_non2xx "$logf")" = 0 ] ||
+            { show_stderr "$s"; die "warm-up on $s: non-2xx answers: $tally $logf"; }
         if [ "$after" -lt $((before + s2xx)) ] || [ "$after" -gt $((before + s2xx + conns)) ]; then
             die "warm-up count-back FAILED on $s: $s2xx acknowledged, $((after - before)) rows added"
         fi
-        scan_log "$s" >/dev/null
         n=$((n + 1))
         [ "$after" -ge "$seed_rows" ] && break
         [ "$n" -lt 30 ] || die "$s holds only $after rows after $n warm-up runs"
@@ -890,7 +909,7 @@ target_line "idle connections: RSS growth for $idle_n, MiB" \
     echo
     echo "CPU per completed request, from /proc over the run: the server process (all its threads), our PostgreSQL (postmaster and backends), and the client (wrk, pgbench). Other processes' CPU: the share of both CPUs used by anything else during the run (other tenants of this machine), median over rounds; a run above ${max_foreign} % was measured again (up to $busy_retries times; $(grep -c ' status=busy ' "$raw" || true) repeats in this run) and the least disturbed attempt counts. Mean batch: the group-commit batch a registration was written in, averaged over the run's requests (the daemon's access log)."
     echo
-    echo "Count-back of every POST run (wrk's 2xx tallied by post.lua; rows counted in the store before and after, and by the run's tag):"
+    echo "Count-back of every POST run (2xx: the responses wrk completed, with none over 399 counted by wrk and none but 2xx in the daemon's access log for the run; non-2xx: the access log's other statuses; rows counted in the store before and after, and by the run's tag):"
     echo
     echo "| round | configuration | completed | 2xx | non-2xx | rows added | rows with the tag | unacknowledged but stored (≤ $conns) | count-back |"
     echo "|---:|---|---:|---:|---:|---:|---:|---:|---|"
@@ -904,7 +923,7 @@ target_line "idle connections: RSS growth for $idle_n, MiB" \
         *) st="**FAILED** ($(field reason "$line"))" ;;
         esac
         if [[ $line == *" kind=post "* ]]; then
-            echo "| $r | $id | $(field requests "$line") | $(field s2xx "$line") | $(field non2xx "$line") | $(field rows_added "$line") | $(field rows_tagged "$line") | $(($(field rows_tagged "$line") - $(field s2xx "$line"))) | $st |"
+            echo "| $r | $id | $(field requests "$line") | $(field s2xx "$line") | $(field log_non2xx "$line") | $(field rows_added "$line") | $(field rows_tagged "$line") | $(($(field rows_tagged "$line") - $(field s2xx "$line"))) | $st |"
         else
             echo "| $r | $id (pgbench) | $(field requests "$line") | — | — | — | $(field rows_tagged "$line") | $(($(field rows_tagged "$line") - $(field requests "$line"))) | $st |"
         fi
