@@ -157,6 +157,24 @@ static void put_str(fe_buf *b, const char *s)
     fe_buf_put(b, s, strlen(s));
 }
 
+/* A member's name: ,"name": in JSON, " name=" in text. */
+static void put_key(fe_buf *b, int json, const char *name)
+{
+    put_str(b, json ? ",\"" : " ");
+    put_str(b, name);
+    put_str(b, json ? "\":" : "=");
+}
+
+/* A string value (one that needs no escaping, see below). */
+static void put_value(fe_buf *b, int json, const char *s)
+{
+    if (json)
+        put_str(b, "\"");
+    put_str(b, s);
+    if (json)
+        put_str(b, "\"");
+}
+
 void d_log_access(const char *request_id, const char *method, const char *route,
                   int status, double latency_ms, size_t batch, const char *client_ip)
 {
@@ -166,54 +184,36 @@ void d_log_access(const char *request_id, const char *method, const char *route,
      * as inet_ntop writes them). */
     char ts[EPOCH_TIME_BUFSIZE], line[512];
     fe_buf b = {line, sizeof(line), 0, 0};
+    int json = log_json;
     if (epoch_time_format(ts, sizeof(ts), d_now_us()) < 0)
         ts[0] = '\0';
-    int ip = client_ip && client_ip[0];
-    if (log_json) {
+    if (json) {
         put_str(&b, "{\"time\":\"");
         put_str(&b, ts);
-        put_str(&b, "\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"");
-        put_str(&b, request_id);
-        put_str(&b, "\",\"method\":\"");
-        put_str(&b, method);
-        put_str(&b, "\",\"route\":\"");
-        put_str(&b, route);
-        put_str(&b, "\",\"status\":");
-        fe_buf_int(&b, status);
-        put_str(&b, ",\"latency_ms\":");
-        put_ms(&b, latency_ms);
-        if (batch) {
-            put_str(&b, ",\"batch\":");
-            fe_buf_int(&b, (int64_t)batch);
-        }
-        if (ip) {
-            put_str(&b, ",\"client_ip\":\"");
-            put_str(&b, client_ip);
-            put_str(&b, "\"");
-        }
-        put_str(&b, "}\n");
+        put_str(&b, "\",\"level\":\"info\",\"msg\":\"request\"");
     } else {
         put_str(&b, ts);
-        put_str(&b, " info request request_id=");
-        put_str(&b, request_id);
-        put_str(&b, " method=");
-        put_str(&b, method);
-        put_str(&b, " route=");
-        put_str(&b, route);
-        put_str(&b, " status=");
-        fe_buf_int(&b, status);
-        put_str(&b, " latency_ms=");
-        put_ms(&b, latency_ms);
-        if (batch) {
-            put_str(&b, " batch=");
-            fe_buf_int(&b, (int64_t)batch);
-        }
-        if (ip) {
-            put_str(&b, " client_ip=");
-            put_str(&b, client_ip);
-        }
-        put_str(&b, "\n");
+        put_str(&b, " info request");
     }
+    put_key(&b, json, "request_id");
+    put_value(&b, json, request_id);
+    put_key(&b, json, "method");
+    put_value(&b, json, method);
+    put_key(&b, json, "route");
+    put_value(&b, json, route);
+    put_key(&b, json, "status");
+    fe_buf_int(&b, status);
+    put_key(&b, json, "latency_ms");
+    put_ms(&b, latency_ms);
+    if (batch) {
+        put_key(&b, json, "batch");
+        fe_buf_int(&b, (int64_t)batch);
+    }
+    if (client_ip && client_ip[0]) {
+        put_key(&b, json, "client_ip");
+        put_value(&b, json, client_ip);
+    }
+    put_str(&b, json ? "}\n" : "\n");
     if (b.full)
         return;
     pthread_mutex_lock(&log_lock);
