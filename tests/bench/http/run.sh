@@ -502,24 +502,31 @@ run_http() {
 # log's "batch"). The daemon flushes its log every 200 ms: this waits (up to
 # 5 s) until the log holds an access line for each of the MIN responses the
 # client completed. The log is then emptied (the daemon appends, so
-# truncating is safe).
+# truncating is safe); a line it was still writing is left out (only
+# complete lines count).
 scan_log() { # scan_log NAME [MIN]
     local name=$1 min=${2:-0} f lines problems batch ok2 other
     [ "$name" = trivial ] && return 0
     f=${ddir[$name]}/log
     [ -f "$f" ] || return 0
     for _ in $(seq 1 25); do
-        [ "$(grep -c '"msg":"request"' "$f" || true)" -ge "$min" ] && break
+        [ "$(head -n "$(wc -l <"$f")" "$f" | grep -c '"msg":"request"' || true)" -ge "$min" ] && break
         sleep 0.2
     done
-    lines=$(wc -l <"$f")
+    # The daemon may be writing (late replies, a buffer flushed mid-line):
+    # read a copy, complete lines only, and empty the file.
+    cp "$f" "$work/log-$name.scan"
+    : >"$f"
+    lines=$(wc -l <"$work/log-$name.scan")
+    head -n "$lines" "$work/log-$name.scan" >"$work/log-$name.lines"
+    f=$work/log-$name.lines
     problems=$(grep -c -i -E '"level" *: *"(warn|warning|error|fatal|crit)' "$f" || true)
     grep -i -E '"level" *: *"(warn|warning|error|fatal|crit)' "$f" | head -5 >>"$work/log-$name.problems" || true
     ok2=$(grep '"msg":"request"' "$f" | grep -c -E '"status":2[0-9][0-9],' || true)
     other=$(grep '"msg":"request"' "$f" | grep -c -v -E '"status":2[0-9][0-9],' || true)
     batch=$(grep -o -E '"batch" *: *[0-9]+' "$f" | grep -o -E '[0-9]+$' |
         awk '{ s += $1; n++ } END { if (n) printf "%.1f", s / n; else print "nan" }')
-    : >"$f"
+    rm -f "$work/log-$name.scan" "$f"
     echo "log_lines=$lines log_problems=${problems:-0} log_2xx=${ok2:-0} log_non2xx=${other:-0} mean_batch=$batch"
 }
 
