@@ -100,7 +100,8 @@ int epoch__list_sql(char *buf, size_t size, unsigned int variant);
 void epoch__list_params(const epoch_query *query, char bufs[EPOCH__LIST_PARAMS][24],
                         const char *values[EPOCH__LIST_PARAMS]);
 
-/* Formats an int64 in decimal into buf (at least 21 bytes); returns buf. */
+/* Formats an int64 in decimal into buf (at least 21 bytes; a smaller one
+ * that cannot hold it gets ""); returns buf. */
 char *epoch__i64_text(char *buf, size_t size, int64_t v);
 
 #endif /* EPOCHREG_INTERNAL_H */

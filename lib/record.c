@@ -315,7 +315,25 @@ int epoch__parse_i64(const char *s, size_t len, int64_t *out)
 
 char *epoch__i64_text(char *buf, size_t size, int64_t v)
 {
-    snprintf(buf, size, "%lld", (long long)v);
+    /* Without printf: the PostgreSQL backend formats one per row of every
+     * batch it sends. */
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[n++] = '-';
+    if (n >= size) {
+        if (size)
+            buf[0] = '\0';
+        return buf;
+    }
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
     return buf;
 }
 

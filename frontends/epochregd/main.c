@@ -539,7 +539,8 @@ static void send_response(d_server *srv, struct evhttp_request *req, d_conn *c,
     /* Always a Content-Length: evhttp leaves it out for HEAD (where it must
      * be the GET's) and for CONNECT. */
     char len[24];
-    snprintf(len, sizeof(len), "%zu", resp->body_len);
+    fe_buf lb = {len, sizeof(len), 0, 0};
+    fe_buf_int(&lb, (int64_t)resp->body_len);
     evhttp_add_header(h, "Content-Length", len);
     evhttp_send_reply(req, resp->status, resp->reason, b);
     if (b)

@@ -574,39 +574,45 @@ static char *put_quoted(char *p, const char *s)
 
 static int build_arrays(array_params *a, const epoch_record *recs, size_t count)
 {
-    insert_params p;
+    /* Each row's values once (its time formatted once), then six arrays. */
+    insert_params *ps = epoch__malloc(count * sizeof(*ps));
+    if (!ps)
+        return -1;
     size_t size = 6 * 3; /* braces and NULs */
     for (size_t i = 0; i < count; i++) {
-        insert_values(&recs[i], &p);
-        size += strlen(p.values[0]) + 6; /* digits and commas */
+        insert_values(&recs[i], &ps[i]);
+        size += strlen(ps[i].values[0]) + 6; /* digits and commas */
         for (int c = 1; c < 6; c++)
-            size += p.values[c] ? quoted_size(p.values[c]) : 4;
+            size += ps[i].values[c] ? quoted_size(ps[i].values[c]) : 4;
     }
     a->buf = epoch__malloc(size);
-    if (!a->buf)
+    if (!a->buf) {
+        epoch__free(ps);
         return -1;
+    }
     char *w = a->buf;
     for (int c = 0; c < 6; c++) {
         a->values[c] = w;
         *w++ = '{';
         for (size_t i = 0; i < count; i++) {
-            insert_values(&recs[i], &p);
+            const char *v = ps[i].values[c];
             if (i)
                 *w++ = ',';
             if (c == 0) {
-                size_t n = strlen(p.values[0]);
-                memcpy(w, p.values[0], n);
+                size_t n = strlen(v);
+                memcpy(w, v, n);
                 w += n;
-            } else if (!p.values[c]) {
+            } else if (!v) {
                 memcpy(w, "NULL", 4);
                 w += 4;
             } else {
-                w = put_quoted(w, p.values[c]);
+                w = put_quoted(w, v);
             }
         }
         *w++ = '}';
         *w++ = '\0';
     }
+    epoch__free(ps);
     return 0;
 }
 

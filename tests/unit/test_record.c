@@ -439,11 +439,18 @@ START_TEST(t_parse_i64)
         int64_t v = 12345;
         int rc = epoch__parse_i64(table[i].s, strlen(table[i].s), &v);
         ck_assert_msg((rc == 0) == table[i].ok, "\"%s\"", table[i].s);
-        if (table[i].ok)
+        if (table[i].ok) {
             ck_assert(v == table[i].v);
-        else
+            /* And back: the text the SQL backends send. */
+            char buf[24];
+            ck_assert_str_eq(epoch__i64_text(buf, sizeof(buf), v), table[i].s);
+        } else {
             ck_assert(v == 12345);
+        }
     }
+    char small[4] = "xyz";
+    ck_assert_str_eq(epoch__i64_text(small, sizeof(small), 1000), "");
+    ck_assert_str_eq(epoch__i64_text(small, sizeof(small), -99), "-99");
 }
 END_TEST
 
