@@ -32,7 +32,10 @@
  * - Idempotency-Key and Authorization given twice: 400 and 401. An
  *   Idempotency-Key on a request that registers nothing is ignored.
  * - X-Request-Id given twice, or invalid, is replaced by a generated id.
- * - A replay (200) carries the same Location as the original 201.
+ * - Location only with 201: a replay (200) carries none. RFC 9110 gives
+ *   Location a meaning for 201 and 3xx only, and a CGI server treats a 200
+ *   with a local Location as an internal redirect (RFC 3875 6.2.2: Apache
+ *   would answer with a GET of that path instead).
  * - Bodies are compact JSON followed by one "\n" (friendlier on a terminal);
  *   Content-Length counts it. Members appear in DESIGN.md's order.
  * - Error codes: invalid_parameter, invalid_json, invalid_body (400);
@@ -1318,7 +1321,7 @@ void fe_http_render_register(fe_response *resp, const fe_op *op, int rc,
     if (rc == 0)
         render_record(resp, op, 201, record, 1);
     else if (rc == EPOCH_REPLAYED)
-        render_record(resp, op, 200, record, 1);
+        render_record(resp, op, 200, record, 0);
     else if (rc > 0)
         fe_http_error(resp, op, 500, "internal", "internal error", 0);
     else

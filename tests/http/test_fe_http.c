@@ -1657,13 +1657,14 @@ START_TEST(render_register_statuses)
     ck_assert_ptr_null(strstr(body_str(&t.resp), "never-rendered"));
     ck_assert_int_eq(t.resp.close, 0);
 
-    /* A replay: 200, the same record and Location (rendering again replaces
-     * the previous response without leaking it). */
+    /* A replay: 200, the same record, no Location (a CGI server would take
+     * a 200 with a local Location as an internal redirect); rendering again
+     * replaces the previous response without leaking it. */
     fe_http_render_register(&t.resp, &t.op, EPOCH_REPLAYED, &rec, NULL);
     ck_assert_int_eq(t.resp.status, 200);
-    ck_assert_str_eq(hdr(&t.resp, "Location"), "/epochs/42");
+    ck_assert_ptr_null(hdr(&t.resp, "Location"));
     EXPECT_BODY(&t.resp, RECORD_42_JSON "\n");
-    ck_assert_uint_eq(t.resp.header_count, 4);
+    ck_assert_uint_eq(t.resp.header_count, 3);
 
     fe_http_render_register(&t.resp, &t.op, EPOCH_ECONFLICT, &rec, NULL);
     EXPECT_ERROR3(&t.resp, &t.op, 422, "idempotency_conflict");
