@@ -11,6 +11,7 @@ packages=(
     curl openssl python3                # daemon tests: a real client, certificates, raw sockets
     check libsubunit-dev                # unit tests (Debian's Check needs subunit)
     postgresql-15 postgresql-client-15  # a private PostgreSQL for tests and benchmarks
+    apache2                             # a private Apache 2.4 for the CGI tests
     sqlite3 valgrind clang-format       # test tooling
 )
 

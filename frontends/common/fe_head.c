@@ -165,7 +165,7 @@ static const struct reason {
     [W_HOST_BAD] = {400, "bad_request", "the Host header is not a host name or address"},
     [W_CL_TWICE] = {400, "bad_request", "more than one Content-Length header"},
     [W_CL_BAD] = {400, "bad_request", "Content-Length must be decimal digits only"},
-    [W_CL_LARGE] = {413, "payload_too_large", "the request body is too large"},
+    [W_CL_LARGE] = {413, "payload_too_large", FE_HEAD_MSG_TOO_LARGE},
     [W_TE_CL] = {400, "bad_request", "Transfer-Encoding together with Content-Length"},
     [W_TE] = {411, "length_required",
               "Transfer-Encoding is not accepted; send the body with Content-Length"},

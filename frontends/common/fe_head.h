@@ -60,6 +60,9 @@
 #include <stdint.h>
 
 #define FE_HEAD_MAX_DEFAULT 16384
+/** The message of the 413 for a Content-Length over the limit (shared with
+ *  the CGI, which decides the same from CONTENT_LENGTH). */
+#define FE_HEAD_MSG_TOO_LARGE "the request body is too large"
 #define FE_HEAD_LINES_MAX_DEFAULT 100
 #define FE_TARGET_MAX_DEFAULT 8192
 /** Default largest Content-Length; equal to fe_http.h's FE_BODY_MAX_DEFAULT

@@ -1313,3 +1313,31 @@ def wait_until(pred, timeout, step=0.05):
 def readable(sock, timeout=0.0):
     r, _, _ = select.select([sock], [], [], timeout)
     return bool(r)
+
+
+def trap_listener():
+    """A listening socket that only counts connections: where a test points
+    something that must never be contacted (the *_PROXY variables, C13).
+    Returns (port, seen, stop): seen grows by one per connection; set stop
+    to end it."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    s.settimeout(0.2)
+    seen = []
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            try:
+                c, _ = s.accept()
+                seen.append(1)
+                c.close()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+        s.close()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return s.getsockname()[1], seen, stop

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""epochreg.cgi under a real Apache 2.4, against epochregd: one table of
+HTTP cases, both front ends, any difference fails.
+
+The test starts a private Apache (tests/fixtures/apache.sh: mod_cgid,
+ScriptAlias, SetEnv, CGIPassAuth On) serving epochreg.cgi on a SQLite store
+of its own, and an epochregd on another, both empty, both with the same
+node name and the same bearer token for writes. Every case goes to both, in
+the same order, over real sockets; the statuses, the JSON bodies and the
+headers that carry meaning (Location, Allow, WWW-Authenticate, Retry-After,
+Content-Type, X-Request-Id) must be equal once the times are masked and the
+CGI's script path is taken off Location and "next". Record ids are not
+masked: both stores see the same registrations in the same order.
+
+Then what only the CGI path has: Apache's UNIQUE_ID as the request id, a
+chunked request body (Apache passes it without CONTENT_LENGTH), and a
+"Proxy:" request header aimed at a listening trap (httpoxy, C13).
+
+    EPOCHREG_CGI=build/frontends/cgi/epochreg.cgi \\
+    EPOCHREG_DAEMON=build/frontends/epochregd/epochregd python3 tests/cgi/apache.py
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
+
+from harness import Conn, Daemon, Test, request_safe, trap_listener  # noqa: E402
+
+FIXTURE = os.path.join(HERE, "..", "fixtures", "apache.sh")
+SCRIPT = "/cgi-bin/epochreg.cgi"
+TOKEN = "apache-test-token-0123456789"
+AUTH = ("Authorization", "Bearer " + TOKEN)
+JSON = ("Content-Type", "application/json")
+
+# (name, method, target, headers, body). Every case sends its own
+# X-Request-Id (added below) unless it gives one.
+CASES = [
+    ("post", "POST", "/epochs", [JSON, AUTH], b'{"tag":"one"}'),
+    ("post_empty", "POST", "/epochs", [AUTH], None),
+    ("post_key", "POST", "/epochs", [JSON, AUTH, ("Idempotency-Key", "k-1")], b'{"tag":"k"}'),
+    ("post_key_replay", "POST", "/epochs", [JSON, AUTH, ("Idempotency-Key", "k-1")], b'{"tag":"k"}'),
+    ("post_key_conflict", "POST", "/epochs", [JSON, AUTH, ("Idempotency-Key", "k-1")], b'{"tag":"z"}'),
+    ("post_register_time", "POST", "/EpochRegisterTime", [AUTH], None),
+    ("post_store_time", "POST", "/storeEpochTime", [AUTH], None),
+    ("post_app", "POST", "/app", [JSON, AUTH], b'{"tag":"app"}'),
+    ("list", "GET", "/epochs?limit=2", [], None),
+    ("list_asc_tag", "GET", "/epochs?order=asc&tag=k", [], None),
+    ("list_since", "GET", "/epochs?since=0&until=1&limit=5", [], None),
+    ("list_plus", "GET", "/epochs?tag=a+b", [], None),
+    ("get_epoch", "GET", "/getEpoch?limit=1", [], None),
+    ("get_epoch_store", "GET", "/getEpochStore?limit=1&order=asc", [], None),
+    ("get_app", "GET", "/app?limit=1", [], None),
+    ("one", "GET", "/epochs/1", [], None),
+    ("missing", "GET", "/epochs/999", [], None),
+    ("head", "HEAD", "/epochs?limit=1", [], None),
+    ("now_shape", "GET", "/now", [], None),
+    ("healthz", "GET", "/healthz", [], None),
+    ("readyz", "GET", "/readyz", [], None),
+    ("unknown", "GET", "/nothing", [], None),
+    ("bad_limit", "GET", "/epochs?limit=0", [], None),
+    ("repeated", "GET", "/epochs?limit=1&limit=2", [], None),
+    ("unknown_param", "GET", "/epochs?limti=1", [], None),
+    ("bad_id", "GET", "/epochs/abc", [], None),
+    ("bad_json", "POST", "/epochs", [JSON, AUTH], b'{"tag":'),
+    ("dup_member", "POST", "/epochs", [JSON, AUTH], b'{"tag":"a","tag":"b"}'),
+    ("whitespace_body", "POST", "/epochs", [JSON, AUTH], b'   '),
+    ("text_plain", "POST", "/epochs", [("Content-Type", "text/plain"), AUTH], b'{"tag":"x"}'),
+    ("too_large", "POST", "/epochs", [JSON, AUTH], b'{"tag":"' + b"x" * 17000 + b'"}'),
+    ("bad_key", "POST", "/epochs", [AUTH, ("Idempotency-Key", "a b")], None),
+    ("no_token", "POST", "/epochs", [], None),
+    ("wrong_token", "POST", "/epochs", [("Authorization", "Bearer nope-nope-nope-nope")], None),
+    ("delete", "DELETE", "/epochs", [], None),
+    ("put_one", "PUT", "/epochs/1", [], None),
+    ("post_now", "POST", "/now", [AUTH], None),
+    ("bad_rid", "GET", "/healthz", [("X-Request-Id", "bad id")], None),
+    ("after_all", "GET", "/epochs?order=asc&after=2&limit=3", [], None),
+]
+
+MEANINGFUL = ("location", "allow", "www-authenticate", "retry-after", "content-type",
+              "x-request-id", "cache-control")
+
+
+def mask(text, prefix):
+    text = re.sub(r'"epoch":\d+', '"epoch":0', text)
+    text = re.sub(r'"epoch_us":\d+', '"epoch_us":0', text)
+    text = re.sub(r'"time":"[0-9T:.-]+Z"', '"time":"T"', text)
+    if prefix:
+        text = text.replace('"next":"%s/' % prefix, '"next":"/')
+    return text
+
+
+def generated(rid):
+    return rid is None or re.fullmatch(r"[0-9a-f]{32}|[A-Za-z0-9_-]{20,32}", rid) is not None
+
+
+def view(r, prefix, sent_rid):
+    """What must be equal between the two front ends."""
+    heads = {}
+    for k in MEANINGFUL:
+        v = r.header(k)
+        if v is None:
+            continue
+        if k == "location" and prefix and v.startswith(prefix + "/"):
+            v = v[len(prefix):]
+        if k == "x-request-id" and (not sent_rid or (v != sent_rid and generated(v))):
+            v = "<generated>"  # both generate one (a refused head echoes nothing)
+        heads[k] = v
+    body = r.body.decode("utf-8", "replace")
+    if not sent_rid:
+        body = re.sub(r'"request_id":"[^"]*"', '"request_id":"<generated>"', body)
+    return r.status, heads, mask(body, prefix)
+
+
+def main(t):
+    cgi = os.environ.get("EPOCHREG_CGI", "")
+    if not os.access(cgi, os.X_OK):
+        t.fatal("EPOCHREG_CGI does not name epochreg.cgi (%r)" % cgi)
+    state = t.path("apache")
+    tokens_d = t.path("tokens")
+    with open(tokens_d, "w") as fp:
+        fp.write(TOKEN + "\n")
+    os.chmod(tokens_d, 0o600)
+
+    r = subprocess.run(["bash", FIXTURE, "start", state, cgi,
+                        "EPOCHREG_DB=sqlite:@ROOT@/data/cgi.db", "EPOCHREG_NODE=shared",
+                        "EPOCHREG_TOKEN_FILE=@ROOT@/data/tokens"],
+                       capture_output=True, text=True)
+    t.cleanups.append(lambda: subprocess.run(["bash", FIXTURE, "stop", state], check=False))
+    if r.returncode != 0:
+        t.fatal("apache.sh start failed: %s %s" % (r.stdout, r.stderr))
+    root = open(os.path.join(state, "root")).read().strip()
+    port = int(open(os.path.join(state, "port")).read())
+    tokens_a = os.path.join(root, "data", "tokens")
+    with open(tokens_a, "w") as fp:
+        fp.write(TOKEN + "\n")
+    os.chmod(tokens_a, 0o600)
+    if os.getuid() == 0:
+        subprocess.run(["chown", "www-data:www-data", tokens_a], check=True)
+
+    d = Daemon(t, "sqlite:" + t.path("daemon.db"),
+               ["--node", "shared", "--token-file", tokens_d]).start()
+    t.cleanups.append(d.stop)
+
+    for name, method, target, headers, body in CASES:
+        hdrs = list(headers)
+        sent_rid = None
+        if not any(k.lower() == "x-request-id" for k, _ in hdrs):
+            sent_rid = "apache-" + name
+            hdrs.append(("X-Request-Id", sent_rid))
+        else:
+            sent_rid = dict((k.lower(), v) for k, v in hdrs)["x-request-id"]
+            if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", sent_rid):
+                sent_rid = None
+        rd = request_safe(d.port, method, target, hdrs, body)
+        ra = request_safe(port, method, SCRIPT + target, hdrs, body)
+        if not t.check(rd.status and ra.status, "%s: both answered" % name,
+                       (rd.short(), ra.short())):
+            continue
+        vd, va = view(rd, "", sent_rid), view(ra, SCRIPT, sent_rid)
+        t.check(vd == va, "%s: epochregd and epochreg.cgi answer alike" % name,
+                "daemon: %r\n      cgi:    %r" % (vd, va))
+        if name == "post":
+            t.check(ra.status == 201 and ra.header("location") == SCRIPT + "/epochs/1",
+                    "C1: 201 and Location under the script's path", ra.short())
+        if name == "list":
+            nxt = ra.json().get("next") if ra.status == 200 else None
+            t.check(nxt is not None and nxt.startswith(SCRIPT + "/epochs?"),
+                    "next carries the script's path", nxt)
+
+    # Apache's UNIQUE_ID becomes the request id when the client sends none.
+    r = request_safe(port, "GET", SCRIPT + "/healthz")
+    rid = r.header("x-request-id") or ""
+    t.check(r.status == 200 and re.fullmatch(r"[A-Za-z0-9_-]{20,32}", rid) is not None,
+            "no X-Request-Id: the CGI answers with Apache's UNIQUE_ID", r.short())
+
+    # C2: a chunked body reaches the CGI without CONTENT_LENGTH.
+    c = Conn(port)
+    try:
+        c.send(("POST %s/epochs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                "Authorization: Bearer %s\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                "7\r\n{\"tag\":\r\n9\r\n\"chunked\"\r\n1\r\n}\r\n0\r\n\r\n" % (SCRIPT, TOKEN)).encode())
+        r = c.read_response()
+    finally:
+        c.close()
+    t.check(r.status == 201 and r.json().get("tag") == "chunked",
+            "C2: a chunked body is read to its end: 201 with the tag", r.short())
+
+    # C13: a Proxy: header (HTTP_PROXY under a naive server) goes nowhere.
+    tport, seen, stop = trap_listener()
+    r = request_safe(port, "POST", SCRIPT + "/epochs",
+                     [AUTH, ("Proxy", "http://127.0.0.1:%d" % tport)], None)
+    t.check(r.status == 201, "C13: a request with Proxy: registers", r.short())
+    time.sleep(0.3)
+    stop.set()
+    t.check(not seen, "C13: the trap named by Proxy: saw no connection", seen)
+
+    # Apache's error log has no line from the CGI for these requests
+    # (configuration problems and store failures are the only ones it writes).
+    # A sanitizer build reports there too (the CGI's stderr).
+    with open(os.path.join(root, "logs", "error.log"), errors="replace") as fp:
+        cgi_lines = [l for l in fp if "epochreg.cgi:" in l or "Sanitizer" in l
+                     or "runtime error" in l]
+    t.check(not cgi_lines, "no epochreg.cgi or sanitizer line in Apache's error log",
+            cgi_lines[:5])
+
+
+if __name__ == "__main__":
+    Test("cgi_apache").run(main)
