@@ -16,8 +16,10 @@ Then what only the CGI path has: Apache's UNIQUE_ID as the request id, a
 chunked request body (Apache passes it without CONTENT_LENGTH), and a
 "Proxy:" request header aimed at a listening trap (httpoxy, C13).
 
-    EPOCHREG_CGI=build/frontends/cgi/epochreg.cgi \\
-    EPOCHREG_DAEMON=build/frontends/epochregd/epochregd python3 tests/cgi/apache.py
+    EPOCHREG_CGI=$PWD/build/frontends/cgi/epochreg.cgi \\
+    EPOCHREG_DAEMON=$PWD/build/frontends/epochregd/epochregd python3 tests/cgi/apache.py sqlite
+    ... apache.py postgres   also EPOCHREG_CLI (to migrate the CGI's database) and
+                             EPOCHREG_TEST_PG_DIR (the pg fixture's state directory)
 """
 
 import os
@@ -29,7 +31,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 
-from harness import Conn, Daemon, Test, request_safe, trap_listener  # noqa: E402
+from harness import (Conn, Daemon, Test, pg_database, request_safe, shared_pg,  # noqa: E402
+                     trap_listener)
 
 FIXTURE = os.path.join(HERE, "..", "fixtures", "apache.sh")
 SCRIPT = "/cgi-bin/epochreg.cgi"
@@ -116,10 +119,45 @@ def view(r, prefix, sent_rid):
     return r.status, heads, mask(body, prefix)
 
 
-def main(t):
+def stores(t, backend):
+    """(the CGI's store URI for SetEnv, the daemon's): fresh and empty, the
+    CGI's already migrated (the CGI never migrates PostgreSQL)."""
+    if backend == "sqlite":
+        return "sqlite:@ROOT@/data/cgi.db", "sqlite:" + t.path("daemon.db")
+    base = shared_pg(t)
+    cgi_db = pg_database(t, base, "cgi")
+    cli = os.environ.get("EPOCHREG_CLI", "")
+    if not os.access(cli, os.X_OK):
+        t.fatal("EPOCHREG_CLI does not name the epochreg tool (%r)" % cli)
+    r = subprocess.run([cli, "--db", cgi_db, "migrate"], capture_output=True, text=True)
+    if r.returncode != 0:
+        t.fatal("epochreg migrate failed: %s %s" % (r.stdout, r.stderr))
+    return cgi_db, pg_database(t, base, "daemon")
+
+
+def unmigrated(t, cgi):
+    """A PostgreSQL store nobody migrated: the CGI answers 503 naming the
+    command that would, and migrates nothing itself."""
+    db = pg_database(t, shared_pg(t), "unmigrated")
+    env = {"PATH": "/usr/bin:/bin", "REQUEST_METHOD": "POST", "PATH_INFO": "/epochs",
+           "SCRIPT_NAME": SCRIPT, "REMOTE_ADDR": "127.0.0.1", "EPOCHREG_DB": db}
+    r = subprocess.run([cgi], env=env, input=b"", capture_output=True, timeout=30)
+    out = r.stdout.decode("utf-8", "replace")
+    t.check(r.returncode == 0 and out.startswith("Status: 503 ") and "epochreg migrate" in out
+            and "Retry-After: 1" in out,
+            "an unmigrated PostgreSQL store: 503 + Retry-After naming `epochreg migrate`", out)
+    q = subprocess.run(["psql", "-XAtq", "-d", db, "-c",
+                        "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'epochreg%'"],
+                       capture_output=True, text=True)
+    t.check(q.returncode == 0 and q.stdout.strip() == "0",
+            "... and the CGI created no table in it", (q.stdout, q.stderr))
+
+
+def main(t, backend):
     cgi = os.environ.get("EPOCHREG_CGI", "")
     if not os.access(cgi, os.X_OK):
         t.fatal("EPOCHREG_CGI does not name epochreg.cgi (%r)" % cgi)
+    cgi_db, daemon_db = stores(t, backend)
     state = t.path("apache")
     tokens_d = t.path("tokens")
     with open(tokens_d, "w") as fp:
@@ -127,7 +165,7 @@ def main(t):
     os.chmod(tokens_d, 0o600)
 
     r = subprocess.run(["bash", FIXTURE, "start", state, cgi,
-                        "EPOCHREG_DB=sqlite:@ROOT@/data/cgi.db", "EPOCHREG_NODE=shared",
+                        "EPOCHREG_DB=" + cgi_db, "EPOCHREG_NODE=shared",
                         "EPOCHREG_TOKEN_FILE=@ROOT@/data/tokens"],
                        capture_output=True, text=True)
     t.cleanups.append(lambda: subprocess.run(["bash", FIXTURE, "stop", state], check=False))
@@ -142,8 +180,7 @@ def main(t):
     if os.getuid() == 0:
         subprocess.run(["chown", "www-data:www-data", tokens_a], check=True)
 
-    d = Daemon(t, "sqlite:" + t.path("daemon.db"),
-               ["--node", "shared", "--token-file", tokens_d]).start()
+    d = Daemon(t, daemon_db, ["--node", "shared", "--token-file", tokens_d]).start()
     t.cleanups.append(d.stop)
 
     for name, method, target, headers, body in CASES:
@@ -210,4 +247,12 @@ def main(t):
 
 
 if __name__ == "__main__":
-    Test("cgi_apache").run(main)
+    which = sys.argv[1] if len(sys.argv) > 1 else "sqlite"
+    if which not in ("sqlite", "postgres"):
+        sys.exit("usage: apache.py sqlite|postgres")
+
+    def run(t):
+        main(t, which)
+        if which == "postgres":
+            unmigrated(t, os.environ.get("EPOCHREG_CGI", ""))
+    Test("cgi.apache_" + which).run(run)
