@@ -67,6 +67,8 @@ if [ "$smoke" != 1 ]; then
     }
     if [ ! -f "$build/CMakeCache.txt" ]; then
         cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
+    else
+        cmake -S "$top" -B "$build" >&2 # picks up targets added since
     fi
     cmake --build "$build" -j2 --target epochreg_cgi bench_empty_cgi epochreg_cli >&2
 fi
