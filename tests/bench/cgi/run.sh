@@ -66,9 +66,9 @@ if [ "$smoke" != 1 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >&2
     }
     if [ ! -f "$build/CMakeCache.txt" ]; then
-        cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
+        cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEPOCHREG_BUILD_CLI=ON >&2
     else
-        cmake -S "$top" -B "$build" >&2 # picks up targets added since
+        cmake -S "$top" -B "$build" -DEPOCHREG_BUILD_CLI=ON >&2 # the CLI migrates PostgreSQL
     fi
     cmake --build "$build" -j2 --target epochreg_cgi bench_empty_cgi epochreg_cli >&2
 fi
