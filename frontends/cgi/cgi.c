@@ -419,6 +419,9 @@ static void run_op(fe_response *resp, fe_op *op, const cgi_config *cfg)
         fe_http_render_ready(resp, op, 1, 1);
         return;
     }
+    /* From here on the store may hang (a connection that never completes,
+     * a lock never granted): the alarm answers for it. */
+    arm_alarm(op, cfg->store_timeout);
     epoch_store *store = open_store(resp, op, cfg);
     if (!store) {
         if (op->kind == FE_OP_READY || op->kind == FE_OP_METRICS) {
@@ -430,7 +433,6 @@ static void run_op(fe_response *resp, fe_op *op, const cgi_config *cfg)
         }
         return;
     }
-    arm_alarm(op, cfg->store_timeout);
     switch (op->kind) {
     case FE_OP_REGISTER: {
         epoch_record rec;

@@ -19,6 +19,7 @@ status, and that a trap listening where *_PROXY points saw no connection
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -260,6 +261,24 @@ def main():
         f.check(r.status() == 408 and b'"code":"request_timeout"' in r.out,
                 "C7: a silent client gets 408 with a JSON error", r.out[:400])
         f.check(0.9 < r.seconds < 5 * FACTOR, "C7: within the read deadline (1 s)", r.seconds)
+        # A store that never answers: a socket that listens and never speaks
+        # (the kernel completes the handshake; libpq then waits for the
+        # server's first message, connect_timeout=0 disables libpq's own
+        # limit). The alarm must answer 504 at EPOCHREG_CGI_STORE_TIMEOUT.
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        env = {"REQUEST_METHOD": "POST", "PATH_INFO": "/epochs", "SCRIPT_NAME": SCRIPT,
+               "HTTP_X_REQUEST_ID": "golden-hang", "EPOCHREG_CGI_STORE_TIMEOUT": "1",
+               "EPOCHREG_DB": "host=127.0.0.1 port=%d dbname=x connect_timeout=0"
+               % silent.getsockname()[1]}
+        r = run(env, b"")
+        silent.close()
+        f.check(r.rc == 0 and r.status() == 504 and b'"code":"timeout"' in r.out
+                and r.header("X-Request-Id") == "golden-hang" and r.header("Retry-After"),
+                "a store that never answers: 504 + Retry-After from the alarm", r.out[:400])
+        f.check(0.9 < r.seconds < 5 * FACTOR, "... after EPOCHREG_CGI_STORE_TIMEOUT (1 s)", r.seconds)
+        f.check(b"did not answer in time" in r.err, "... and a line on stderr", r.err)
         if not update:
             extra = sorted(n[:-4] for n in os.listdir(GOLDEN)
                            if n.endswith(".out") and n[:-4] not in names)
