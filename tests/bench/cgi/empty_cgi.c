@@ -14,5 +14,6 @@ int main(void)
                               "Content-Type: application/json; charset=utf-8\r\n"
                               "Content-Length: 16\r\n\r\n"
                               "{\"status\":\"ok\"}\n";
-    return write(STDOUT_FILENO, out, sizeof(out) - 1) == (ssize_t)(sizeof(out) - 1) ? 0 : 1;
+    return write(STDOUT_FILENO, out, sizeof(out) - 1) == (ssize_t)(sizeof(out) - 1) ? 0
+                                                                                    : 1;
 }
