@@ -34,6 +34,8 @@ CGI = os.environ.get("EPOCHREG_CGI", "")
 FACTOR = float(os.environ.get("EPOCHREG_TEST_TIME_FACTOR", "1"))
 SCRIPT = "/cgi-bin/epochreg.cgi"
 TOKEN = "golden-token-0123456789abcdef"
+# The directory of epochreg.cgi's default store (sqlite:/var/lib/epochreg/...).
+DEFAULT_DB_DIR = "/var/lib/epochreg"
 
 
 class Run:
@@ -225,6 +227,13 @@ def main():
             f.check(r.rc == 0, "%s: exit status 0" % name, (r.rc, r.err))
             text = normalise(r.out)
             path = os.path.join(GOLDEN, name + ".out")
+            if name == "db_missing_dir" and os.path.isdir(DEFAULT_DB_DIR):
+                # The default store's directory exists on this machine (a site
+                # set up for the CGI): the default then works; the golden
+                # file is for a machine without it.
+                f.check(r.status() in (201, 503), "%s: 201 or 503 with %s present" %
+                        (name, DEFAULT_DB_DIR), r.out[:300])
+                continue
             if update:
                 with open(path, "w", newline="") as fp:
                     fp.write(text)
