@@ -389,24 +389,13 @@ static void render_metrics(fe_response *resp, const fe_op *op, int store_up)
                         n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0);
 }
 
-/* Opens the store for a route that needs it; on failure answers with the
- * error and logs it. */
-static epoch_store *open_store(fe_response *resp, const fe_op *op, const cgi_config *cfg)
+/* Opens the store for a route that needs it; a failure is logged. */
+static int open_store(epoch_store **out, const cgi_config *cfg, epoch_error *err)
 {
-    epoch_store *store = NULL;
-    epoch_error err;
-    int rc = epoch_store_open(&store, cfg->db, NULL, &err);
-    if (rc == 0)
-        return store;
-    log_line("cannot open the store (EPOCHREG_DB)", err.message);
-    if (rc == EPOCH_EINVAL)
-        fe_http_error(resp, op, 500, "configuration",
-                      "the server's store setting (EPOCHREG_DB) is not valid; see "
-                      "the server's error log",
-                      0);
-    else
-        fe_http_error_from(resp, op, rc, &err);
-    return NULL;
+    int rc = epoch_store_open(out, cfg->db, NULL, err);
+    if (rc < 0)
+        log_line("cannot open the store (EPOCHREG_DB)", err->message);
+    return rc;
 }
 
 static void run_op(fe_response *resp, fe_op *op, const cgi_config *cfg)
@@ -422,15 +411,18 @@ static void run_op(fe_response *resp, fe_op *op, const cgi_config *cfg)
     /* From here on the store may hang (a connection that never completes,
      * a lock never granted): the alarm answers for it. */
     arm_alarm(op, cfg->store_timeout);
-    epoch_store *store = open_store(resp, op, cfg);
-    if (!store) {
-        if (op->kind == FE_OP_READY || op->kind == FE_OP_METRICS) {
-            fe_response_clear(resp);
-            if (op->kind == FE_OP_READY)
-                fe_http_render_ready(resp, op, 0, 0);
-            else
-                render_metrics(resp, op, 0);
-        }
+    epoch_store *store = NULL;
+    rc = open_store(&store, cfg, &err);
+    /* Readiness and metrics report a store that cannot be opened as down;
+     * every other route answers with the error. */
+    if (rc < 0 && op->kind != FE_OP_READY && op->kind != FE_OP_METRICS) {
+        if (rc == EPOCH_EINVAL)
+            fe_http_error(resp, op, 500, "configuration",
+                          "the server's store setting (EPOCHREG_DB) is not valid; see "
+                          "the server's error log",
+                          0);
+        else
+            fe_http_error_from(resp, op, rc, &err);
         return;
     }
     switch (op->kind) {
@@ -468,8 +460,7 @@ static void run_op(fe_response *resp, fe_op *op, const cgi_config *cfg)
     }
     case FE_OP_READY:
     case FE_OP_METRICS:
-        rc = epoch_store_ping(store, &err);
-        if (rc < 0)
+        if (store && (rc = epoch_store_ping(store, &err)) < 0)
             log_line("the store does not answer", err.message);
         if (op->kind == FE_OP_READY)
             fe_http_render_ready(resp, op, rc == 0, 0);
