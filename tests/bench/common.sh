@@ -1,5 +1,21 @@
-# Sourced by the benchmark scripts (tests/bench/run.sh, tests/bench/http/run.sh);
-# needs their die() and $work.
+# Sourced by the benchmark scripts (tests/bench/run.sh, tests/bench/http/run.sh,
+# tests/bench/cgi/run.sh); needs their die() and $work.
+
+# field NAME LINE: the value of NAME=... in a "key=value ..." LINE; dies when
+# it is not there.
+field() {
+    local v
+    v=$(tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -1)
+    [ -n "$v" ] || die "no $1 in: $2"
+    echo "$v"
+}
+
+# median: numbers on stdin -> their median (three decimals), "nan" for none.
+median() {
+    sort -g | awk '{a[NR] = $1} END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) printf "%.3f\n", a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 
 # disk_probe: ms per synchronous 8 kB write on the benchmark's disk (dd, 200
 # writes into "$work").

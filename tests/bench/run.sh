@@ -179,13 +179,6 @@ configs+=(
     "pg_b100k|lib-pg|epoch_register_batch() ×100, unique keys|100|--mode batch --batch 100 --keys"
     "sq_b100k|lib-sqlite|epoch_register_batch() ×100, unique keys|100|--mode batch --batch 100 --keys")
 
-field() { # field NAME LINE -> the value of NAME=... in LINE
-    local v
-    v=$(tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -1)
-    [ -n "$v" ] || die "no $1 in: $2"
-    echo "$v"
-}
-
 pg_reset() {
     psql_db -c "TRUNCATE epochreg_records" -c "CHECKPOINT"
 }
@@ -276,11 +269,6 @@ for round in $(seq 1 "$rounds"); do
 done
 
 # ---- the report ----
-median() { # numbers on stdin -> median
-    sort -g | awk '{a[NR] = $1} END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) printf "%.3f\n", a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 values() { # values ID FIELD -> one value per round, in round order
     grep " config=$1 " "$raw" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }

@@ -80,9 +80,8 @@ for b in "$cgi" "$empty" "$cli"; do
     [ -x "$b" ] || die "$b is not executable"
 done
 
-field() { # field NAME LINE
-    sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
-}
+# shellcheck source=tests/bench/common.sh
+source "$here/../common.sh" # field, median
 
 # ---- servers ----
 configs=(empty post_sq get_sq)
@@ -172,7 +171,6 @@ for r in $(seq 1 "$rounds"); do
 done
 
 # ---- report ----
-median() { sort -n | awk '{a[NR]=$1} END { if (NR) print (NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print 0 }'; }
 med() { grep " config=$1 status=ok " "$raw" | while read -r l; do field "$2" "$l"; done | median; }
 label() {
     case $1 in

@@ -398,12 +398,6 @@ cpu_fields() { # cpu_fields SNAPSHOT_BEFORE SNAPSHOT_AFTER REQUESTS -> key=value
 }
 
 # ---- wrk ----
-field() { # field NAME LINE -> the value of NAME=... in LINE
-    local v
-    v=$(tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -1)
-    [ -n "$v" ] || die "no $1 in: $2"
-    echo "$v"
-}
 remember_cmd() { # remember_cmd KIND COMMAND: the first exact command line of each kind
     # (a file, not a variable: runs happen in subshells)
     [ -f "$work/cmd-$1" ] || echo "$2" >"$work/cmd-$1"
@@ -798,11 +792,6 @@ echo "round=- config=idle status=$idle_status connections=$idle_n open_s=$t_open
 log "idle: RSS $rss_before -> $rss_after KiB for $idle_n connections ($idle_check)"
 
 # ---- the report ----
-median() {
-    sort -g | awk '{a[NR] = $1} END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) printf "%.3f\n", a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 values() { # values ID FIELD -> one value per good run, in round order
     grep " config=$1 status=ok " "$raw" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
