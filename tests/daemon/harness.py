@@ -1341,3 +1341,11 @@ def trap_listener():
 
     threading.Thread(target=loop, daemon=True).start()
     return s.getsockname()[1], seen, stop
+
+
+def mask_record_times(text):
+    """Record JSON with its times masked (<EPOCH>, <EPOCH_US>, <TIME>): what
+    differs between two runs of the same requests."""
+    text = re.sub(r'"epoch":\d+', '"epoch":<EPOCH>', text)
+    text = re.sub(r'"epoch_us":\d+', '"epoch_us":<EPOCH_US>', text)
+    return re.sub(r'"time":"[0-9T:.-]+Z"', '"time":"<TIME>"', text)
