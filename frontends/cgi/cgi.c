@@ -414,9 +414,12 @@ static void run_op(fe_response *resp, fe_op *op, const cgi_config *cfg)
     epoch_store *store = NULL;
     rc = open_store(&store, cfg, &err);
     /* Readiness and metrics report a store that cannot be opened as down;
-     * every other route answers with the error. */
+     * every other route answers with the error. A setting this installation
+     * cannot use (a malformed URI, a backend left out of the build, libpq
+     * missing) is the server's fault, not the request's: 500, with the
+     * reason in the error log. */
     if (rc < 0 && op->kind != FE_OP_READY && op->kind != FE_OP_METRICS) {
-        if (rc == EPOCH_EINVAL)
+        if (rc == EPOCH_EINVAL || rc == EPOCH_ENOTSUPPORTED)
             fe_http_error(resp, op, 500, "configuration",
                           "the server's store setting (EPOCHREG_DB) is not valid; see "
                           "the server's error log",

@@ -30,9 +30,119 @@
 #include <strings.h>
 
 #ifdef EPOCHREG_WITH_POSTGRES
+#include <dlfcn.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 
 #define ORIGIN "postgresql"
+
+/*
+ * libpq is loaded when the first PostgreSQL store is opened, not linked:
+ * libpq.so.5 brings about twenty libraries with it (Kerberos, LDAP, SASL,
+ * GnuTLS, p11-kit), whose loading cost every process ~3.5 ms at start
+ * (measured: a program linking only libpq starts in 4.5 ms, an empty one in
+ * 0.95 ms) — a cost paid by every epochreg.cgi request, and by every program
+ * linking libepochreg for SQLite alone. systemd loads its optional libraries
+ * the same way. The headers are still libpq's, so the types and constants are
+ * checked at build time; the functions come from the library's stable SONAME.
+ */
+#define LIBPQ_SONAME "libpq.so.5"
+
+#define PQ_FUNCTIONS(X)                                                                  \
+    X(PQclear)                                                                           \
+    X(PQcmdStatus)                                                                       \
+    X(PQcmdTuples)                                                                       \
+    X(PQconnectdbParams)                                                                 \
+    X(PQconninfoFree)                                                                    \
+    X(PQconninfoParse)                                                                   \
+    X(PQenterPipelineMode)                                                               \
+    X(PQerrorMessage)                                                                    \
+    X(PQexecParams)                                                                      \
+    X(PQexecPrepared)                                                                    \
+    X(PQexitPipelineMode)                                                                \
+    X(PQfinish)                                                                          \
+    X(PQflush)                                                                           \
+    X(PQfreemem)                                                                         \
+    X(PQgetResult)                                                                       \
+    X(PQgetisnull)                                                                       \
+    X(PQgetlength)                                                                       \
+    X(PQgetvalue)                                                                        \
+    X(PQisthreadsafe)                                                                    \
+    X(PQnfields)                                                                         \
+    X(PQntuples)                                                                         \
+    X(PQparameterStatus)                                                                 \
+    X(PQpipelineSync)                                                                    \
+    X(PQprepare)                                                                         \
+    X(PQresultErrorField)                                                                \
+    X(PQresultStatus)                                                                    \
+    X(PQsendFlushRequest)                                                                \
+    X(PQsendQueryPrepared)                                                               \
+    X(PQsetNoticeProcessor)                                                              \
+    X(PQstatus)                                                                          \
+    X(PQtransactionStatus)
+
+static struct {
+#define PQ_MEMBER(f) __typeof__(f) *f;
+    PQ_FUNCTIONS(PQ_MEMBER)
+#undef PQ_MEMBER
+} pq;
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+/* The outcome, written once under pq_once and only read after it: loaded, or
+ * dlopen's reason, or the first function the library lacks. */
+static int pq_loaded;
+static char pq_dlerror[200];
+static const char *pq_missing;
+
+static void pq_load(void)
+{
+    /* RTLD_LOCAL: libpq's symbols stay out of the global namespace, so a
+     * program that also links another libpq (or none) is not affected. The
+     * handle is never closed: the functions are used until the process
+     * exits. */
+    void *h = dlopen(LIBPQ_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        why = why ? why : "unknown error";
+        size_t n = strlen(why);
+        n = n < sizeof(pq_dlerror) ? n : sizeof(pq_dlerror) - 1;
+        memcpy(pq_dlerror, why, n);
+        pq_dlerror[n] = '\0';
+        return;
+    }
+    /* dlsym returns an object pointer; POSIX guarantees it converts to a
+     * function pointer, ISO C does not, so the bytes are copied. */
+#define PQ_LOAD(f)                                                                       \
+    {                                                                                    \
+        void *sym = dlsym(h, #f);                                                        \
+        if (!sym) {                                                                      \
+            pq_missing = #f;                                                             \
+            dlclose(h);                                                                  \
+            return;                                                                      \
+        }                                                                                \
+        memcpy(&pq.f, &sym, sizeof(sym));                                                \
+    }
+    PQ_FUNCTIONS(PQ_LOAD)
+#undef PQ_LOAD
+    pq_loaded = 1;
+}
+
+/* Loads libpq once per process; every later call is a pthread_once check. */
+static int pq_ready(epoch_error *err)
+{
+    if (pthread_once(&pq_once, pq_load) != 0)
+        return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
+                               "pthread_once failed loading %s", LIBPQ_SONAME);
+    if (pq_loaded)
+        return 0;
+    if (pq_missing)
+        return epoch_error_set(err, EPOCH_ENOTSUPPORTED, ORIGIN, NULL,
+                               "%s has no %s: epochreg needs libpq 14 or later",
+                               LIBPQ_SONAME, pq_missing);
+    return epoch_error_set(err, EPOCH_ENOTSUPPORTED, ORIGIN, NULL,
+                           "cannot load %s (Debian package libpq5), needed for "
+                           "PostgreSQL stores: %s",
+                           LIBPQ_SONAME, pq_dlerror);
+}
 
 #define SCHEMA_VERSION 1
 
@@ -150,7 +260,7 @@ typedef struct pg_backend {
 static void drop(pg_backend *b)
 {
     if (b->conn)
-        PQfinish(b->conn);
+        pq.PQfinish(b->conn);
     b->conn = NULL;
     b->prepared = 0;
     b->list_prepared = 0;
@@ -221,14 +331,15 @@ static int must_drop(const char *s)
  */
 static int fail(pg_backend *b, const PGresult *res, const char *what, epoch_error *err)
 {
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *state = res ? pq.PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char msg[384];
-    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *primary =
+        res ? pq.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     first_line(msg, sizeof(msg),
                primary   ? primary
-               : b->conn ? PQerrorMessage(b->conn)
+               : b->conn ? pq.PQerrorMessage(b->conn)
                          : "");
-    int bad = !b->conn || PQstatus(b->conn) == CONNECTION_BAD;
+    int bad = !b->conn || pq.PQstatus(b->conn) == CONNECTION_BAD;
     int code = bad ? EPOCH_EUNAVAILABLE : sqlstate_code(state);
     if (bad || must_drop(state))
         drop(b);
@@ -247,11 +358,11 @@ static void ignore_notice(void *arg, const char *message)
  * control, DDL). The text is always a constant. */
 static int command(pg_backend *b, const char *sql, const char *what, epoch_error *err)
 {
-    PGresult *res = PQexecParams(b->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
-    int ok =
-        PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+    PGresult *res = pq.PQexecParams(b->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    int ok = pq.PQresultStatus(res) == PGRES_COMMAND_OK ||
+             pq.PQresultStatus(res) == PGRES_TUPLES_OK;
     int rc = ok ? 0 : fail(b, res, what, err);
-    PQclear(res);
+    pq.PQclear(res);
     return rc;
 }
 
@@ -261,21 +372,21 @@ static int query_int(pg_backend *b, const char *sql, const char *param, int64_t 
                      const char *what, epoch_error *err)
 {
     const Oid types[1] = {INT8OID};
-    PGresult *res = PQexecParams(b->conn, sql, param ? 1 : 0, param ? types : NULL,
-                                 param ? &param : NULL, NULL, NULL, 0);
+    PGresult *res = pq.PQexecParams(b->conn, sql, param ? 1 : 0, param ? types : NULL,
+                                    param ? &param : NULL, NULL, NULL, 0);
     int rc = 0;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (pq.PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = fail(b, res, what, err);
-    } else if (PQntuples(res) != 1 || PQnfields(res) != 1) {
+    } else if (pq.PQntuples(res) != 1 || pq.PQnfields(res) != 1) {
         rc = epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL, "%s: unexpected result",
                              what);
     } else {
-        const char *v = PQgetisnull(res, 0, 0) ? "0" : PQgetvalue(res, 0, 0);
+        const char *v = pq.PQgetisnull(res, 0, 0) ? "0" : pq.PQgetvalue(res, 0, 0);
         if (epoch__parse_i64(v, strlen(v), out) < 0)
             rc = epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL, "%s: not an integer",
                                  what);
     }
-    PQclear(res);
+    pq.PQclear(res);
     return rc;
 }
 
@@ -317,18 +428,18 @@ static int connect_db(pg_backend *b, epoch_error *err)
                                        NULL};
     const char *values[] = {"5",        "1",         "30",   "10", "3",
                             "epochreg", b->conninfo, "UTF8", NULL};
-    b->conn = PQconnectdbParams(keys, values, 1);
+    b->conn = pq.PQconnectdbParams(keys, values, 1);
     if (!b->conn)
         return epoch_error_set(err, EPOCH_ENOMEM, ORIGIN, NULL,
                                "out of memory connecting to PostgreSQL");
-    if (PQstatus(b->conn) != CONNECTION_OK) {
+    if (pq.PQstatus(b->conn) != CONNECTION_OK) {
         char msg[384];
-        first_line(msg, sizeof(msg), PQerrorMessage(b->conn));
+        first_line(msg, sizeof(msg), pq.PQerrorMessage(b->conn));
         drop(b);
         return epoch_error_set(err, EPOCH_EUNAVAILABLE, ORIGIN, NULL,
                                "cannot connect to PostgreSQL: %s", msg);
     }
-    PQsetNoticeProcessor(b->conn, ignore_notice, NULL);
+    pq.PQsetNoticeProcessor(b->conn, ignore_notice, NULL);
     return read_schema(b, err); /* statements: none yet (new backend, or drop()) */
 }
 
@@ -349,11 +460,11 @@ static int schema_error(const pg_backend *b, epoch_error *err)
 static int prepare_statements(pg_backend *b, epoch_error *err)
 {
     for (int i = 0; i < STMT_COUNT; i++) {
-        PGresult *res = PQprepare(b->conn, statements[i].name, statements[i].sql,
-                                  statements[i].nparams, statements[i].types);
-        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PGresult *res = pq.PQprepare(b->conn, statements[i].name, statements[i].sql,
+                                     statements[i].nparams, statements[i].types);
+        int ok = pq.PQresultStatus(res) == PGRES_COMMAND_OK;
         int rc = ok ? 0 : fail(b, res, "preparing statements", err);
-        PQclear(res);
+        pq.PQclear(res);
         if (rc < 0)
             return rc;
     }
@@ -370,7 +481,7 @@ static int prepare_statements(pg_backend *b, epoch_error *err)
 static int ensure(pg_backend *b, int need_records, epoch_error *err)
 {
     int rc;
-    if (b->conn && PQstatus(b->conn) != CONNECTION_OK)
+    if (b->conn && pq.PQstatus(b->conn) != CONNECTION_OK)
         drop(b);
     if (!b->conn && (rc = connect_db(b, err)) < 0)
         return rc;
@@ -393,18 +504,18 @@ static int decode_row(const PGresult *res, int row, epoch_record *rec, epoch_err
     int64_t id = 0, epoch_us = -1;
     const char *v;
     for (int i = 0; i < EPOCH__COL_COUNT; i++) {
-        if (PQgetisnull(res, row, 2 + i)) {
+        if (pq.PQgetisnull(res, row, 2 + i)) {
             cols[i].p = NULL;
             cols[i].n = 0;
         } else {
-            cols[i].p = PQgetvalue(res, row, 2 + i);
-            cols[i].n = (size_t)PQgetlength(res, row, 2 + i);
+            cols[i].p = pq.PQgetvalue(res, row, 2 + i);
+            cols[i].n = (size_t)pq.PQgetlength(res, row, 2 + i);
         }
     }
-    v = PQgetvalue(res, row, 0);
+    v = pq.PQgetvalue(res, row, 0);
     if (epoch__parse_i64(v, strlen(v), &id) < 0)
         id = 0;
-    v = PQgetvalue(res, row, 1);
+    v = pq.PQgetvalue(res, row, 1);
     if (epoch__parse_i64(v, strlen(v), &epoch_us) < 0)
         epoch_us = -1;
     return epoch__record_decode(rec, id, epoch_us, cols, ORIGIN, err);
@@ -435,15 +546,15 @@ static void insert_values(const epoch_record *rec, insert_params *p)
  */
 static PGresult *take_result(pg_backend *b)
 {
-    PGresult *res = PQgetResult(b->conn);
+    PGresult *res = pq.PQgetResult(b->conn);
     if (!res)
         return NULL;
-    ExecStatusType st = PQresultStatus(res);
+    ExecStatusType st = pq.PQresultStatus(res);
     if (st != PGRES_PIPELINE_SYNC) {
-        PGresult *end = PQgetResult(b->conn);
+        PGresult *end = pq.PQgetResult(b->conn);
         if (end) {
             /* More than one result for one query: never sent by us. */
-            PQclear(end);
+            pq.PQclear(end);
         }
     }
     return res;
@@ -453,11 +564,11 @@ static PGresult *take_result(pg_backend *b)
  * even do that is dropped, so the next call starts afresh. */
 static void rollback_open(pg_backend *b)
 {
-    if (!b->conn || PQtransactionStatus(b->conn) == PQTRANS_IDLE)
+    if (!b->conn || pq.PQtransactionStatus(b->conn) == PQTRANS_IDLE)
         return;
-    PGresult *res = PQexecParams(b->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
+    PGresult *res = pq.PQexecParams(b->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+    int ok = pq.PQresultStatus(res) == PGRES_COMMAND_OK;
+    pq.PQclear(res);
     if (!ok)
         drop(b);
 }
@@ -469,23 +580,23 @@ static void abandon_pipeline(pg_backend *b, int synced)
 {
     if (!b->conn)
         return;
-    if (!synced && PQpipelineSync(b->conn) != 1)
+    if (!synced && pq.PQpipelineSync(b->conn) != 1)
         goto broken;
     for (int nulls = 0; nulls < 2;) {
-        if (PQstatus(b->conn) == CONNECTION_BAD)
+        if (pq.PQstatus(b->conn) == CONNECTION_BAD)
             goto broken;
-        PGresult *res = PQgetResult(b->conn);
+        PGresult *res = pq.PQgetResult(b->conn);
         if (!res) {
             nulls++;
             continue;
         }
         nulls = 0;
-        ExecStatusType st = PQresultStatus(res);
-        PQclear(res);
+        ExecStatusType st = pq.PQresultStatus(res);
+        pq.PQclear(res);
         if (st == PGRES_PIPELINE_SYNC)
             break;
     }
-    if (PQexitPipelineMode(b->conn) != 1)
+    if (pq.PQexitPipelineMode(b->conn) != 1)
         goto broken;
     rollback_open(b);
     return;
@@ -496,7 +607,7 @@ broken:
 /* Sends a prepared statement without parameters (transaction control). */
 static int send_prepared(pg_backend *b, int stmt)
 {
-    return PQsendQueryPrepared(b->conn, statements[stmt].name, 0, NULL, NULL, NULL, 0);
+    return pq.PQsendQueryPrepared(b->conn, statements[stmt].name, 0, NULL, NULL, NULL, 0);
 }
 
 /* Reads one inserted record's result: the id of a plain insert, or the
@@ -504,23 +615,24 @@ static int send_prepared(pg_backend *b, int stmt)
 static int insert_result(pg_backend *b, PGresult *res, epoch_record *rec, int *existed,
                          epoch_error *err)
 {
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+    if (!res || pq.PQresultStatus(res) != PGRES_TUPLES_OK)
         return fail(b, res, "inserting a record", err);
     if (!rec->idempotency_key[0]) {
-        const char *v =
-            PQntuples(res) == 1 && PQnfields(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+        const char *v = pq.PQntuples(res) == 1 && pq.PQnfields(res) == 1
+                            ? pq.PQgetvalue(res, 0, 0)
+                            : "";
         if (epoch__parse_i64(v, strlen(v), &rec->id) < 0)
             return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
                                    "an insert returned no id");
         *existed = 0;
         return 0;
     }
-    if (PQntuples(res) != 1 || PQnfields(res) != 9)
+    if (pq.PQntuples(res) != 1 || pq.PQnfields(res) != 9)
         return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
                                "an idempotency key clashed but its record is missing");
     int rc = decode_row(res, 0, rec, err);
     if (rc == 0)
-        *existed = PQgetvalue(res, 0, 8)[0] == 't';
+        *existed = pq.PQgetvalue(res, 0, 8)[0] == 't';
     return rc;
 }
 
@@ -529,14 +641,14 @@ static int begin_results(pg_backend *b, epoch_error *err)
 {
     for (int k = 0; k < 2; k++) {
         PGresult *res = take_result(b);
-        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        ExecStatusType st = res ? pq.PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
             int rc =
                 fail(b, res, k ? "taking the write lock" : "starting a transaction", err);
-            PQclear(res);
+            pq.PQclear(res);
             return rc;
         }
-        PQclear(res);
+        pq.PQclear(res);
     }
     return 0;
 }
@@ -621,17 +733,17 @@ static int build_arrays(array_params *a, const epoch_record *recs, size_t count)
 static int many_result(pg_backend *b, PGresult *res, epoch_record *recs, int *existed,
                        size_t count, epoch_error *err)
 {
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+    if (!res || pq.PQresultStatus(res) != PGRES_TUPLES_OK)
         return fail(b, res, "inserting records", err);
-    if ((size_t)PQntuples(res) != count || PQnfields(res) != 1)
+    if ((size_t)pq.PQntuples(res) != count || pq.PQnfields(res) != 1)
         return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
                                "a batch insert returned %d ids for %zu records",
-                               PQntuples(res), count);
+                               pq.PQntuples(res), count);
     int64_t *ids = epoch__malloc(count * sizeof(*ids));
     if (!ids)
         return epoch_error_set(err, EPOCH_ENOMEM, ORIGIN, NULL, "out of memory");
     for (size_t i = 0; i < count; i++) {
-        const char *v = PQgetvalue(res, (int)i, 0);
+        const char *v = pq.PQgetvalue(res, (int)i, 0);
         if (epoch__parse_i64(v, strlen(v), &ids[i]) < 0) {
             epoch__free(ids);
             return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
@@ -659,7 +771,7 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
         many = recs[i].idempotency_key[0] == '\0';
     if (many && build_arrays(&arrays, recs, count) < 0)
         return epoch_error_set(err, EPOCH_ENOMEM, ORIGIN, NULL, "out of memory");
-    if (PQenterPipelineMode(b->conn) != 1) {
+    if (pq.PQenterPipelineMode(b->conn) != 1) {
         epoch__free(arrays.buf);
         return fail(b, NULL, "entering pipeline mode", err);
     }
@@ -668,9 +780,9 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
         goto send_failed;
 
     if (many) {
-        if (PQsendQueryPrepared(b->conn, statements[STMT_INSERT_MANY].name, 6,
-                                arrays.values, NULL, NULL, 0) != 1 ||
-            send_prepared(b, STMT_COMMIT) != 1 || PQpipelineSync(b->conn) != 1)
+        if (pq.PQsendQueryPrepared(b->conn, statements[STMT_INSERT_MANY].name, 6,
+                                   arrays.values, NULL, NULL, 0) != 1 ||
+            send_prepared(b, STMT_COMMIT) != 1 || pq.PQpipelineSync(b->conn) != 1)
             goto send_failed;
         commit_sent = synced = 1;
         if ((rc = begin_results(b, err)) < 0)
@@ -678,7 +790,7 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
         res = take_result(b);
         if ((rc = many_result(b, res, recs, existed, count, err)) < 0)
             goto failed;
-        PQclear(res);
+        pq.PQclear(res);
         res = NULL;
     }
 
@@ -688,16 +800,16 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
             int keyed = recs[i].idempotency_key[0] != '\0';
             int stmt = keyed ? STMT_INSERT : STMT_INSERT_NOKEY;
             insert_values(&recs[i], &p);
-            if (PQsendQueryPrepared(b->conn, statements[stmt].name,
-                                    statements[stmt].nparams, p.values, NULL, NULL,
-                                    0) != 1)
+            if (pq.PQsendQueryPrepared(b->conn, statements[stmt].name,
+                                       statements[stmt].nparams, p.values, NULL, NULL,
+                                       0) != 1)
                 goto send_failed;
         }
         if (end == count) {
-            if (send_prepared(b, STMT_COMMIT) != 1 || PQpipelineSync(b->conn) != 1)
+            if (send_prepared(b, STMT_COMMIT) != 1 || pq.PQpipelineSync(b->conn) != 1)
                 goto send_failed;
             commit_sent = synced = 1;
-        } else if (PQsendFlushRequest(b->conn) != 1 || PQflush(b->conn) != 0) {
+        } else if (pq.PQsendFlushRequest(b->conn) != 1 || pq.PQflush(b->conn) != 0) {
             goto send_failed;
         }
 
@@ -707,15 +819,15 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
             res = take_result(b);
             if ((rc = insert_result(b, res, &recs[i], &existed[i], err)) < 0)
                 goto failed;
-            PQclear(res);
+            pq.PQclear(res);
             res = NULL;
         }
     }
 
     res = take_result(b); /* COMMIT */
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK ||
-        strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-        int lost = !b->conn || PQstatus(b->conn) == CONNECTION_BAD;
+    if (!res || pq.PQresultStatus(res) != PGRES_COMMAND_OK ||
+        strcmp(pq.PQcmdStatus(res), "COMMIT") != 0) {
+        int lost = !b->conn || pq.PQstatus(b->conn) == CONNECTION_BAD;
         rc = fail(b, res,
                   lost ? "connection lost during COMMIT, outcome unknown (retry "
                          "with the same idempotency key)"
@@ -723,17 +835,17 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
                   err);
         goto failed;
     }
-    PQclear(res);
-    res = PQgetResult(b->conn); /* the sync */
-    if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+    pq.PQclear(res);
+    res = pq.PQgetResult(b->conn); /* the sync */
+    if (!res || pq.PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
         /* Committed, but the connection cannot be trusted any more. */
-        PQclear(res);
+        pq.PQclear(res);
         drop(b);
         epoch__free(arrays.buf);
         return 0;
     }
-    PQclear(res);
-    if (PQexitPipelineMode(b->conn) != 1)
+    pq.PQclear(res);
+    if (pq.PQexitPipelineMode(b->conn) != 1)
         drop(b);
     epoch__free(arrays.buf);
     return 0;
@@ -741,7 +853,7 @@ static int pg_insert(epoch_backend *backend, epoch_record *recs, int *existed,
 send_failed:
     rc = fail(b, NULL, commit_sent ? "sending COMMIT" : "sending the batch", err);
 failed:
-    PQclear(res);
+    pq.PQclear(res);
     abandon_pipeline(b, synced);
     epoch__free(arrays.buf);
     return rc;
@@ -758,7 +870,7 @@ typedef int (*read_fn)(pg_backend *b, void *arg, epoch_error *err);
 
 static int with_retry(pg_backend *b, read_fn fn, void *arg, epoch_error *err)
 {
-    int had_conn = b->conn && PQstatus(b->conn) == CONNECTION_OK;
+    int had_conn = b->conn && pq.PQstatus(b->conn) == CONNECTION_OK;
     int rc = fn(b, arg, err);
     if (rc == EPOCH_EUNAVAILABLE && had_conn && !b->conn) {
         epoch_error_clear(err);
@@ -778,11 +890,11 @@ static int prepare_list(pg_backend *b, unsigned int variant, char name[32],
         return 0;
     if (epoch__list_sql(sql, sizeof(sql), variant) < 0)
         return epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL, "list SQL too long");
-    PGresult *res = PQprepare(b->conn, name, sql, EPOCH__LIST_PARAMS, list_types);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK
+    PGresult *res = pq.PQprepare(b->conn, name, sql, EPOCH__LIST_PARAMS, list_types);
+    int rc = pq.PQresultStatus(res) == PGRES_COMMAND_OK
                  ? 0
                  : fail(b, res, "preparing a list", err);
-    PQclear(res);
+    pq.PQclear(res);
     if (rc == 0)
         b->list_prepared |= UINT64_C(1) << variant;
     return rc;
@@ -794,13 +906,14 @@ static int send_list(pg_backend *b, const char *name, const epoch_query *q)
     char bufs[EPOCH__LIST_PARAMS][24];
     const char *values[EPOCH__LIST_PARAMS];
     epoch__list_params(q, bufs, values);
-    return PQsendQueryPrepared(b->conn, name, EPOCH__LIST_PARAMS, values, NULL, NULL, 0);
+    return pq.PQsendQueryPrepared(b->conn, name, EPOCH__LIST_PARAMS, values, NULL, NULL,
+                                  0);
 }
 
 /* Decodes a listing's rows: the page and whether more follow. */
 static int list_rows(const PGresult *res, epoch_listing *l, epoch_error *err)
 {
-    int rows = PQntuples(res), rc = 0;
+    int rows = pq.PQntuples(res), rc = 0;
     size_t n = 0;
     for (int r = 0; r < rows && n < l->query->limit; r++, n++)
         if ((rc = decode_row(res, r, &l->out[n], err)) < 0)
@@ -819,15 +932,15 @@ static int do_list(pg_backend *b, void *arg, epoch_error *err)
         return rc;
     if (send_list(b, name, l->query) != 1)
         return fail(b, NULL, "listing records", err);
-    PGresult *res = PQgetResult(b->conn);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    PGresult *res = pq.PQgetResult(b->conn);
+    if (pq.PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = fail(b, res, "listing records", err);
     } else {
         rc = list_rows(res, l, err);
     }
-    PQclear(res);
-    while ((res = PQgetResult(b->conn)))
-        PQclear(res);
+    pq.PQclear(res);
+    while ((res = pq.PQgetResult(b->conn)))
+        pq.PQclear(res);
     return rc;
 }
 
@@ -878,7 +991,7 @@ static int do_list_many(pg_backend *b, void *arg, epoch_error *err)
             if ((rc = prepare_list(b, epoch__list_variant(ls[i]->query), names[i], err)) <
                 0)
                 goto lost;
-        if (PQenterPipelineMode(b->conn) != 1) {
+        if (pq.PQenterPipelineMode(b->conn) != 1) {
             rc = fail(b, NULL, "entering pipeline mode", err);
             goto lost;
         }
@@ -889,7 +1002,7 @@ static int do_list_many(pg_backend *b, void *arg, epoch_error *err)
                 goto lost;
             }
         }
-        if (PQpipelineSync(b->conn) != 1) {
+        if (pq.PQpipelineSync(b->conn) != 1) {
             rc = fail(b, NULL, "sending a listing", err);
             abandon_pipeline(b, 0);
             goto lost;
@@ -897,10 +1010,10 @@ static int do_list_many(pg_backend *b, void *arg, epoch_error *err)
         for (size_t i = 0; i < n; i++) {
             epoch_listing *l = ls[i];
             PGresult *res = take_result(b);
-            ExecStatusType st = PQresultStatus(res);
+            ExecStatusType st = pq.PQresultStatus(res);
             if (!res || st == PGRES_PIPELINE_SYNC) {
                 /* Out of step with the server: the session cannot be reused. */
-                PQclear(res);
+                pq.PQclear(res);
                 drop(b);
                 rc = fail(b, NULL, "listing records", err);
                 goto lost;
@@ -913,7 +1026,7 @@ static int do_list_many(pg_backend *b, void *arg, epoch_error *err)
                 state[base + i] = LISTING_DONE;
                 answered++;
             }
-            PQclear(res);
+            pq.PQclear(res);
             if (!b->conn) { /* fail() dropped it: nothing more comes */
                 rc = l->rc;
                 *err = l->err;
@@ -921,9 +1034,9 @@ static int do_list_many(pg_backend *b, void *arg, epoch_error *err)
             }
         }
         PGresult *sync = take_result(b);
-        int synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-        PQclear(sync);
-        if (!synced || PQexitPipelineMode(b->conn) != 1) {
+        int synced = pq.PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+        pq.PQclear(sync);
+        if (!synced || pq.PQexitPipelineMode(b->conn) != 1) {
             rc = fail(b, NULL, "ending a pipeline of listings", err);
             drop(b);
             goto lost;
@@ -970,15 +1083,15 @@ static int do_get(pg_backend *b, void *arg, epoch_error *err)
     if (rc < 0)
         return rc;
     PGresult *res =
-        PQexecPrepared(b->conn, statements[STMT_GET].name, 1, values, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        pq.PQexecPrepared(b->conn, statements[STMT_GET].name, 1, values, NULL, NULL, 0);
+    if (pq.PQresultStatus(res) != PGRES_TUPLES_OK)
         rc = fail(b, res, "reading a record", err);
-    else if (PQntuples(res) == 0)
+    else if (pq.PQntuples(res) == 0)
         rc = epoch_error_set(err, EPOCH_ENOTFOUND, ORIGIN, NULL, "no record has id %lld",
                              (long long)a->id);
     else
         rc = decode_row(res, 0, a->out, err);
-    PQclear(res);
+    pq.PQclear(res);
     return rc;
 }
 
@@ -1012,16 +1125,16 @@ static int pg_prune(epoch_backend *backend, int64_t before_us, int64_t *deleted,
     if (rc < 0)
         return rc;
     PGresult *res =
-        PQexecPrepared(b->conn, statements[STMT_PRUNE].name, 1, values, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        pq.PQexecPrepared(b->conn, statements[STMT_PRUNE].name, 1, values, NULL, NULL, 0);
+    if (pq.PQresultStatus(res) != PGRES_COMMAND_OK) {
         rc = fail(b, res, "pruning records", err);
     } else {
-        const char *n = PQcmdTuples(res);
+        const char *n = pq.PQcmdTuples(res);
         if (epoch__parse_i64(n, strlen(n), deleted) < 0)
             rc = epoch_error_set(err, EPOCH_EINTERNAL, ORIGIN, NULL,
                                  "prune returned no row count");
     }
-    PQclear(res);
+    pq.PQclear(res);
     return rc;
 }
 
@@ -1033,7 +1146,7 @@ static int pg_migrate(epoch_backend *backend, int *version, epoch_error *err)
     int rc = ensure(b, 0, err);
     if (rc < 0)
         return rc;
-    const char *enc = PQparameterStatus(b->conn, "server_encoding");
+    const char *enc = pq.PQparameterStatus(b->conn, "server_encoding");
     if (!enc || strcmp(enc, "UTF8") != 0)
         return epoch_error_set(err, EPOCH_ESCHEMA, ORIGIN, NULL,
                                "the database's encoding is %s; epochreg needs UTF8 "
@@ -1099,7 +1212,10 @@ int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo,
     *out = NULL;
     if (!conninfo || !conninfo[0])
         return epoch_error_set(err, EPOCH_EINVAL, ORIGIN, NULL, "conninfo is empty");
-    if (!PQisthreadsafe())
+    int rc = pq_ready(err);
+    if (rc < 0)
+        return rc;
+    if (!pq.PQisthreadsafe())
         return epoch_error_set(err, EPOCH_ENOTSUPPORTED, ORIGIN, NULL,
                                "libpq was built without thread safety");
     pg_backend *b = epoch__calloc(1, sizeof(*b));
@@ -1119,18 +1235,18 @@ int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo,
     b->conninfo = copy;
 
     char *errmsg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(copy, &errmsg);
+    PQconninfoOption *opts = pq.PQconninfoParse(copy, &errmsg);
     if (!opts) {
         char line[256], msg[256];
         first_line(line, sizeof(line), errmsg ? errmsg : "out of memory");
         redact_quoted(msg, sizeof(msg), line);
         int code = errmsg ? EPOCH_EINVAL : EPOCH_ENOMEM;
-        PQfreemem(errmsg);
+        pq.PQfreemem(errmsg);
         pg_free(&b->parent);
         return epoch_error_set(err, code, ORIGIN, NULL,
                                "invalid PostgreSQL connection string: %s", msg);
     }
-    PQconninfoFree(opts);
+    pq.PQconninfoFree(opts);
 
     epoch_backend_init(&b->parent, EPOCH_BACKEND_VERSION);
     b->parent.name = ORIGIN;
@@ -1143,7 +1259,7 @@ int epoch_backend_postgres_new(epoch_backend **out, const char *conninfo,
     b->parent.prune = pg_prune;
     b->parent.list_many = pg_list_many;
     b->schema = -1;
-    int rc = connect_db(b, err);
+    rc = connect_db(b, err);
     if (rc < 0) {
         pg_free(&b->parent);
         return rc;

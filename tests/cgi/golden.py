@@ -104,7 +104,7 @@ class Failures:
         return ok
 
 
-def cases(db, tokens, unreadable):
+def cases(db, tokens, unreadable, fake_libpq):
     base = {"SCRIPT_NAME": SCRIPT, "REMOTE_ADDR": "127.0.0.1", "GATEWAY_INTERFACE": "CGI/1.1",
             "SERVER_PROTOCOL": "HTTP/1.1", "EPOCHREG_DB": db, "EPOCHREG_NODE": "golden"}
 
@@ -185,6 +185,10 @@ def cases(db, tokens, unreadable):
     yield c("db_unreachable_ready", "GET", "/readyz",
             EPOCHREG_DB="postgresql://127.0.0.1:1/none?connect_timeout=2")
     yield c("db_missing_dir", "POST", "/epochs", EPOCHREG_DB=None)                      # C12 default
+    # libpq is loaded when a PostgreSQL store is opened: a site without it
+    # gets a 500 and the reason in the error log.
+    yield c("db_no_libpq", "GET", "/epochs", LD_LIBRARY_PATH=fake_libpq,
+            EPOCHREG_DB="postgresql://127.0.0.1:1/none?connect_timeout=2")
     yield c("healthz_no_db", "GET", "/healthz", EPOCHREG_DB="nonsense:whatever")
     yield c("auth_missing", "POST", "/epochs", EPOCHREG_TOKEN_FILE=tokens)              # C14
     yield c("auth_wrong", "POST", "/epochs", EPOCHREG_TOKEN_FILE=tokens,
@@ -213,10 +217,14 @@ def main():
             fp.write("# test token\n%s\n" % TOKEN)
         os.chmod(tokens, 0o600)
         unreadable = os.path.join(tmp, "no-such-token-file")
+        fake_libpq = os.path.join(tmp, "fake-libpq")
+        os.mkdir(fake_libpq)
+        with open(os.path.join(fake_libpq, "libpq.so.5"), "w") as fp:
+            fp.write("not a shared library\n")
         port, seen, stop = trap_listener()
         trap = "http://127.0.0.1:%d" % port
         names = set()
-        for name, env, body in cases(db, tokens, unreadable):
+        for name, env, body in cases(db, tokens, unreadable, fake_libpq):
             names.add(name)
             if name == "post_created":                                                    # C13
                 env = dict(env, HTTP_PROXY=trap, http_proxy=trap, HTTPS_PROXY=trap, ALL_PROXY=trap)
@@ -244,10 +252,13 @@ def main():
                         "got:\n" + text)
             # What a golden file cannot say:
             if name in ("db_garbage", "db_unreachable", "db_missing_dir", "token_file_unreadable",
-                        "bad_body_max", "no_method"):
+                        "bad_body_max", "no_method", "db_no_libpq"):
                 lines = [l for l in r.err.decode("utf-8", "replace").splitlines() if l]
                 f.check(len(lines) >= 1 and lines[0].startswith("epochreg.cgi: "),
                         "%s: a line on stderr (Apache's error log)" % name, r.err)
+                if name == "db_no_libpq":
+                    f.check(b"cannot load libpq.so.5 (Debian package libpq5)" in r.err,
+                            "%s: the log line says libpq is missing" % name, r.err)
             elif name not in ("db_unreachable_ready",):
                 f.check(r.err == b"", "%s: nothing on stderr" % name, r.err)
             if name == "length_over_limit":
