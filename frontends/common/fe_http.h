@@ -49,8 +49,8 @@
 /**
  * Bearer tokens loaded from a token file: one token per line, 16 to 256
  * printable ASCII characters ('!' to '~'); blank lines and lines starting with
- * '#' are ignored; CRLF line ends are accepted. Only SHA-256 digests of the
- * tokens are kept in memory.
+ * '#' are ignored; CRLF line ends are accepted. The memory holding them is
+ * wiped when they are freed.
  */
 typedef struct fe_auth fe_auth;
 
@@ -71,10 +71,10 @@ void fe_auth_free(fe_auth *auth);
 
 /**
  * Checks an Authorization header value ("Bearer <token>", scheme
- * case-insensitive, exactly one space) against the tokens. The comparison
- * hashes the presented token with SHA-256 and compares digests with
- * CRYPTO_memcmp against every stored digest, without an early exit, so its
- * time does not depend on where a token differs.
+ * case-insensitive, exactly one space) against the tokens. The presented
+ * token and every stored one are compared as 256 zero-padded bytes plus
+ * their lengths, all bytes of all tokens, without an early exit, so the time
+ * depends neither on where a token differs nor on which one matched.
  *
  * @param value  the header value, or NULL when the header is absent.
  * @return 1 when the token is one of the stored tokens, else 0.

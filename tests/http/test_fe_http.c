@@ -1549,6 +1549,17 @@ START_TEST(auth_load_errors)
     strcpy(line + 256, "\n");
     token_file(path, line, 0600);
     ck_assert_int_eq(fe_auth_load(&auth, path, NULL, NULL), 0);
+    /* Tokens are compared as 256 padded bytes plus a length: a full-length
+     * token matches, one byte less or a different last byte does not. */
+    char value[300] = "Bearer ";
+    memset(value + 7, 'x', 256);
+    ck_assert_int_eq(fe_auth_check(auth, value, 7 + 256), 1);
+    ck_assert_int_eq(fe_auth_check(auth, value, 7 + 255), 0);
+    value[7 + 255] = 'y';
+    ck_assert_int_eq(fe_auth_check(auth, value, 7 + 256), 0);
+    value[7 + 255] = 'x';
+    value[7 + 256] = 'x';
+    ck_assert_int_eq(fe_auth_check(auth, value, 7 + 257), 0);
     fe_auth_free(auth);
     unlink(path);
     strcpy(line + 256, "x\n");
