@@ -182,6 +182,23 @@ static int prepare(sqlite_backend *b, sqlite3_stmt **stmt, const char *sql,
     return 0;
 }
 
+/*
+ * The record statements are prepared when first used, not at open: a
+ * process that opens the store for one call (epochreg.cgi, one process per
+ * request; the CLI) compiles only the statement it runs. Transaction control
+ * is prepared at open, so that a rollback never needs a statement compiled.
+ */
+#define SQL_INSERT                                                                       \
+    "INSERT INTO epochreg_records (epoch_us, tag, client_ip, protocol,"                  \
+    " request_id, node, idempotency_key)"                                                \
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"                                               \
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+#define SQL_BY_KEY                                                                       \
+    "SELECT " EPOCH__SQL_COLUMNS " FROM epochreg_records WHERE idempotency_key = ?1"
+#define SQL_GET "SELECT " EPOCH__SQL_COLUMNS " FROM epochreg_records WHERE id = ?1"
+#define SQL_PRUNE "DELETE FROM epochreg_records WHERE epoch_us < ?1"
+#define SQL_PING "PRAGMA schema_version"
+
 /* Runs a statement that returns no rows and resets it. */
 static int run(sqlite_backend *b, sqlite3_stmt *stmt, const char *what, epoch_error *err)
 {
@@ -310,9 +327,11 @@ static int decode_row(sqlite3_stmt *stmt, epoch_record *rec, epoch_error *err)
 static int read_by_key(sqlite_backend *b, const char *key, epoch_record *rec,
                        epoch_error *err)
 {
+    int code = prepare(b, &b->by_key, SQL_BY_KEY, err);
+    if (code < 0)
+        return code;
     sqlite3_bind_text(b->by_key, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(b->by_key);
-    int code = 0;
     if (rc == SQLITE_ROW)
         code = decode_row(b->by_key, rec, err);
     else if (rc == SQLITE_DONE)
@@ -341,6 +360,9 @@ static void bind_record(sqlite3_stmt *st, int base, const epoch_record *rec)
 static int insert_one(sqlite_backend *b, epoch_record *rec, int *existed,
                       epoch_error *err)
 {
+    int prc = prepare(b, &b->insert, SQL_INSERT, err);
+    if (prc < 0)
+        return prc;
     sqlite3_stmt *st = b->insert;
     bind_record(st, 0, rec);
     bind_text_or_null(st, 7, rec->idempotency_key);
@@ -508,9 +530,11 @@ static int sqlite_get(epoch_backend *backend, int64_t id, epoch_record *out,
                       epoch_error *err)
 {
     sqlite_backend *b = (sqlite_backend *)backend;
+    int code = prepare(b, &b->get, SQL_GET, err);
+    if (code < 0)
+        return code;
     sqlite3_bind_int64(b->get, 1, id);
     int rc = sqlite3_step(b->get);
-    int code;
     if (rc == SQLITE_ROW)
         code = decode_row(b->get, out, err);
     else if (rc == SQLITE_DONE)
@@ -526,8 +550,8 @@ static int sqlite_prune(epoch_backend *backend, int64_t before_us, int64_t *dele
                         epoch_error *err)
 {
     sqlite_backend *b = (sqlite_backend *)backend;
-    int rc = run(b, b->begin, "starting a prune", err);
-    if (rc < 0)
+    int rc = prepare(b, &b->prune, SQL_PRUNE, err);
+    if (rc < 0 || (rc = run(b, b->begin, "starting a prune", err)) < 0)
         return rc;
     sqlite3_bind_int64(b->prune, 1, before_us);
     if ((rc = run(b, b->prune, "pruning records", err)) < 0)
@@ -544,6 +568,9 @@ fail:
 static int sqlite_ping(epoch_backend *backend, epoch_error *err)
 {
     sqlite_backend *b = (sqlite_backend *)backend;
+    int rc = prepare(b, &b->ping, SQL_PING, err);
+    if (rc < 0)
+        return rc;
     return run(b, b->ping, "reading the database header", err);
 }
 
@@ -645,30 +672,7 @@ static int configure(sqlite_backend *b, const char *path, epoch_error *err)
         return fail(b, rc, "configuring the connection", err);
     if ((rc = prepare(b, &b->begin, "BEGIN IMMEDIATE", err)) < 0 ||
         (rc = prepare(b, &b->commit, "COMMIT", err)) < 0 ||
-        (rc = prepare(b, &b->rollback, "ROLLBACK", err)) < 0 ||
-        (rc = prepare(b, &b->ping, "PRAGMA schema_version", err)) < 0)
-        return rc;
-    return 0;
-}
-
-static int prepare_records(sqlite_backend *b, epoch_error *err)
-{
-    int rc;
-    if ((rc = prepare(b, &b->insert,
-                      "INSERT INTO epochreg_records (epoch_us, tag, client_ip, protocol,"
-                      " request_id, node, idempotency_key)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                      " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                      err)) < 0 ||
-        (rc = prepare(b, &b->by_key,
-                      "SELECT " EPOCH__SQL_COLUMNS
-                      " FROM epochreg_records WHERE idempotency_key = ?1",
-                      err)) < 0 ||
-        (rc = prepare(b, &b->get,
-                      "SELECT " EPOCH__SQL_COLUMNS " FROM epochreg_records WHERE id = ?1",
-                      err)) < 0 ||
-        (rc = prepare(b, &b->prune, "DELETE FROM epochreg_records WHERE epoch_us < ?1",
-                      err)) < 0)
+        (rc = prepare(b, &b->rollback, "ROLLBACK", err)) < 0)
         return rc;
     return 0;
 }
@@ -725,8 +729,7 @@ int epoch_backend_sqlite_new(epoch_backend **out, const char *path, epoch_error 
         goto fail;
     }
     if ((rc = configure(b, path, err)) < 0 ||
-        (rc = sqlite_migrate(&b->parent, NULL, err)) < 0 ||
-        (rc = prepare_records(b, err)) < 0)
+        (rc = sqlite_migrate(&b->parent, NULL, err)) < 0)
         goto fail;
     *out = &b->parent;
     return 0;
