@@ -12,6 +12,9 @@ Content-Type, X-Request-Id) must be equal once the times are masked and the
 CGI's script path is taken off Location and "next". Record ids are not
 masked: both stores see the same registrations in the same order.
 
+The same for a shorter table over HTTPS (Apache's mod_ssl vhost against the
+daemon's TLS port): records say "https".
+
 Then what only the CGI path has: Apache's UNIQUE_ID as the request id, a
 chunked request body (Apache passes it without CONTENT_LENGTH), and a
 "Proxy:" request header aimed at a listening trap (httpoxy, C13).
@@ -24,6 +27,7 @@ chunked request body (Apache passes it without CONTENT_LENGTH), and a
 
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -31,8 +35,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 
-from harness import (Conn, Daemon, Test, mask_record_times, pg_database,  # noqa: E402
-                     request_safe, shared_pg, trap_listener)
+from harness import (Conn, Daemon, Test, gen_cert, mask_record_times,  # noqa: E402
+                     pg_database, request_safe, shared_pg, trap_listener)
 
 FIXTURE = os.path.join(HERE, "..", "fixtures", "apache.sh")
 SCRIPT = "/cgi-bin/epochreg.cgi"
@@ -84,6 +88,16 @@ CASES = [
     ("after_all", "GET", "/epochs?order=asc&after=2&limit=3", [], None),
 ]
 
+# The same over HTTPS (Apache's mod_ssl vhost, the daemon's --tls-listen):
+# the records say "https", and HTTPS=on reaches the CGI.
+TLS_CASES = [
+    ("tls_post", "POST", "/epochs", [JSON, AUTH], b'{"tag":"tls"}'),
+    ("tls_one", "GET", "/epochs?limit=1", [], None),
+    ("tls_no_token", "POST", "/epochs", [], None),
+    ("tls_missing", "GET", "/epochs/999", [], None),
+    ("tls_bad_json", "POST", "/epochs", [JSON, AUTH], b'{"tag":1}'),
+]
+
 MEANINGFUL = ("location", "allow", "www-authenticate", "retry-after", "content-type",
               "x-request-id", "cache-control")
 
@@ -115,6 +129,40 @@ def view(r, prefix, sent_rid):
     if not sent_rid:
         body = re.sub(r'"request_id":"[^"]*"', '"request_id":"<generated>"', body)
     return r.status, heads, mask(body, prefix)
+
+
+def compare(t, cases, dport, aport, tls):
+    """Sends every case to the daemon and to the CGI under Apache, in order;
+    their answers must be alike."""
+    for name, method, target, headers, body in cases:
+        hdrs = list(headers)
+        sent_rid = None
+        if not any(k.lower() == "x-request-id" for k, _ in hdrs):
+            sent_rid = "apache-" + name
+            hdrs.append(("X-Request-Id", sent_rid))
+        else:
+            sent_rid = dict((k.lower(), v) for k, v in hdrs)["x-request-id"]
+            if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", sent_rid):
+                sent_rid = None
+        rd = request_safe(dport, method, target, hdrs, body, tls=tls)
+        ra = request_safe(aport, method, SCRIPT + target, hdrs, body, tls=tls)
+        if not t.check(rd.status and ra.status, "%s: both answered" % name,
+                       (rd.short(), ra.short())):
+            continue
+        vd, va = view(rd, "", sent_rid), view(ra, SCRIPT, sent_rid)
+        t.check(vd == va, "%s: epochregd and epochreg.cgi answer alike" % name,
+                "daemon: %r\n      cgi:    %r" % (vd, va))
+        if name in ("post", "tls_post"):
+            rec = ra.json() if ra.status == 201 else {}
+            want = "https" if tls else "http"
+            t.check(ra.status == 201 and ra.header("location") == "%s/epochs/%s"
+                    % (SCRIPT, rec.get("id")) and rec.get("protocol") == want,
+                    "C1: 201, Location under the script's path, protocol %s" % want,
+                    ra.short())
+        if name == "list":
+            nxt = ra.json().get("next") if ra.status == 200 else None
+            t.check(nxt is not None and nxt.startswith(SCRIPT + "/epochs?"),
+                    "next carries the script's path", nxt)
 
 
 def stores(t, backend):
@@ -162,15 +210,18 @@ def main(t, backend):
         fp.write(TOKEN + "\n")
     os.chmod(tokens_d, 0o600)
 
+    cert, key = gen_cert(t, "server")
     r = subprocess.run(["bash", FIXTURE, "start", state, cgi,
                         "EPOCHREG_DB=" + cgi_db, "EPOCHREG_NODE=shared",
                         "EPOCHREG_TOKEN_FILE=@ROOT@/data/tokens"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True,
+                       env=dict(os.environ, APACHE_TLS_CERT=cert, APACHE_TLS_KEY=key))
     t.cleanups.append(lambda: subprocess.run(["bash", FIXTURE, "stop", state], check=False))
     if r.returncode != 0:
         t.fatal("apache.sh start failed: %s %s" % (r.stdout, r.stderr))
     root = open(os.path.join(state, "root")).read().strip()
     port = int(open(os.path.join(state, "port")).read())
+    tls_port = int(open(os.path.join(state, "https_port")).read())
     tokens_a = os.path.join(root, "data", "tokens")
     with open(tokens_a, "w") as fp:
         fp.write(TOKEN + "\n")
@@ -178,34 +229,14 @@ def main(t, backend):
     if os.getuid() == 0:
         subprocess.run(["chown", "www-data:www-data", tokens_a], check=True)
 
-    d = Daemon(t, daemon_db, ["--node", "shared", "--token-file", tokens_d]).start()
+    ctx = ssl.create_default_context(cafile=cert)
+    d = Daemon(t, daemon_db, ["--node", "shared", "--token-file", tokens_d,
+                              "--tls-cert", cert, "--tls-key", key],
+               tls_listen=("127.0.0.1:0",), tls_client=ctx).start()
     t.cleanups.append(d.stop)
 
-    for name, method, target, headers, body in CASES:
-        hdrs = list(headers)
-        sent_rid = None
-        if not any(k.lower() == "x-request-id" for k, _ in hdrs):
-            sent_rid = "apache-" + name
-            hdrs.append(("X-Request-Id", sent_rid))
-        else:
-            sent_rid = dict((k.lower(), v) for k, v in hdrs)["x-request-id"]
-            if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", sent_rid):
-                sent_rid = None
-        rd = request_safe(d.port, method, target, hdrs, body)
-        ra = request_safe(port, method, SCRIPT + target, hdrs, body)
-        if not t.check(rd.status and ra.status, "%s: both answered" % name,
-                       (rd.short(), ra.short())):
-            continue
-        vd, va = view(rd, "", sent_rid), view(ra, SCRIPT, sent_rid)
-        t.check(vd == va, "%s: epochregd and epochreg.cgi answer alike" % name,
-                "daemon: %r\n      cgi:    %r" % (vd, va))
-        if name == "post":
-            t.check(ra.status == 201 and ra.header("location") == SCRIPT + "/epochs/1",
-                    "C1: 201 and Location under the script's path", ra.short())
-        if name == "list":
-            nxt = ra.json().get("next") if ra.status == 200 else None
-            t.check(nxt is not None and nxt.startswith(SCRIPT + "/epochs?"),
-                    "next carries the script's path", nxt)
+    compare(t, CASES, d.port, port, None)
+    compare(t, TLS_CASES, d.tls_port, tls_port, ctx)
 
     # Apache's UNIQUE_ID becomes the request id when the client sends none.
     r = request_safe(port, "GET", SCRIPT + "/healthz")

@@ -1315,6 +1315,18 @@ def readable(sock, timeout=0.0):
     return bool(r)
 
 
+def gen_cert(t, name):
+    """A self-signed certificate for 127.0.0.1 and its key, in the test's
+    directory: (cert path, key path)."""
+    cert, key = t.path(name + ".crt"), t.path(name + ".key")
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       capture_output=True, timeout=60)
+    if p.returncode != 0:
+        t.fatal("openssl req failed: %s" % p.stderr.decode(errors="replace"))
+    return cert, key
+
+
 def trap_listener():
     """A listening socket that only counts connections: where a test points
     something that must never be contacted (the *_PROXY variables, C13).

@@ -20,19 +20,9 @@ import warnings
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (FACTOR, Conn, Daemon, HttpError, Test, build, check_created, check_record,  # noqa: E402
-                     clean_env, curl, request, sqlite_db)
+                     clean_env, curl, gen_cert, request, sqlite_db)
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
-
-
-def gen_cert(t, name):
-    cert, key = t.path(name + ".crt"), t.path(name + ".key")
-    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                       capture_output=True, timeout=60)
-    if p.returncode != 0:
-        t.fatal("openssl req failed: %s" % p.stderr.decode(errors="replace"))
-    return cert, key
 
 
 def tls_probe(port, lo, hi, cafile=None):
