@@ -27,6 +27,7 @@ chunked request body (Apache passes it without CONTENT_LENGTH), and a
 
 import os
 import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -35,10 +36,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 
-from harness import (Conn, Daemon, Test, gen_cert, mask_record_times,  # noqa: E402
-                     pg_database, request_safe, shared_pg, trap_listener)
+from harness import (FACTOR, Conn, Daemon, HttpError, Response, Test, gen_cert,  # noqa: E402
+                     mask_record_times, pg_database, request_safe, shared_pg,
+                     trap_listener)
 
 FIXTURE = os.path.join(HERE, "..", "fixtures", "apache.sh")
+DEPLOY_CONF = os.path.join(HERE, "conf", "deploy.conf")
+EXAMPLE_CONF = os.path.join(HERE, "..", "..", "examples", "apache", "epochreg.conf")
 SCRIPT = "/cgi-bin/epochreg.cgi"
 TOKEN = "apache-test-token-0123456789"
 AUTH = ("Authorization", "Bearer " + TOKEN)
@@ -165,6 +169,81 @@ def compare(t, cases, dport, aport, tls):
                     "next carries the script's path", nxt)
 
 
+def raw(port, data, shut=False, timeout=10.0):
+    """Sends raw bytes, optionally closes the sending side, reads one answer."""
+    c = Conn(port)
+    try:
+        c.send(data.encode("latin-1"))
+        if shut:
+            c.sock.shutdown(socket.SHUT_WR)
+        return c.read_response(timeout=timeout)
+    except (HttpError, OSError) as e:
+        why = "no complete response within %.0f s: %r" % (timeout, e)
+        r = Response("HTTP/0.0 000 no response", [], b"", b"")
+        r.short = lambda: why
+        return r
+    finally:
+        c.close()
+
+
+def deployment(t, cgi):
+    """Apache set up as examples/apache/epochreg.conf recommends
+    (the example's <Location> block itself, after tests/cgi/conf/deploy.conf:
+    LimitRequestBody, RequestReadTimeout, JSON ErrorDocuments), serving a
+    store that cannot be reached. mod_cgid hands
+    the whole request body to the CGI before it reads the CGI's answer, so a
+    body that is announced and never sent is Apache's to refuse: C6 and C7
+    are answered by Apache, in the API's JSON error shape; C3 is Apache's
+    400; C12 is the CGI's 503 with its line in Apache's error log."""
+    with open(EXAMPLE_CONF) as fp:
+        example = fp.read()
+    m = re.search(r"^<Location /cgi-bin/epochreg.cgi>\n.*?^</Location>\n", example, re.M | re.S)
+    if not m:
+        t.fatal("no <Location /cgi-bin/epochreg.cgi> block in %s" % EXAMPLE_CONF)
+    block = "".join(l for l in m.group(0).splitlines(True)
+                    if not re.match(r"\s*(SetEnv|PassEnv)\b", l))
+    extra = t.path("deploy.conf")
+    with open(DEPLOY_CONF) as fp, open(extra, "w") as out:
+        out.write(fp.read() + block)
+    state = t.path("apache-deploy")
+    r = subprocess.run(["bash", FIXTURE, "start", state, cgi,
+                        "EPOCHREG_DB=postgresql://127.0.0.1:1/none?connect_timeout=2"],
+                       capture_output=True, text=True,
+                       env=dict(os.environ, APACHE_EXTRA_CONF=extra))
+    t.cleanups.append(lambda: subprocess.run(["bash", FIXTURE, "stop", state], check=False))
+    if r.returncode != 0:
+        t.fatal("apache.sh start (deployment config) failed: %s %s" % (r.stdout, r.stderr))
+    root = open(os.path.join(state, "root")).read().strip()
+    port = int(open(os.path.join(state, "port")).read())
+    head = "POST %s/epochs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" % SCRIPT
+
+    def json_error(r, status):
+        try:
+            body = r.json()
+        except ValueError:
+            return False
+        return (r.status == status and body.get("error", {}).get("status") == status
+                and (r.header("content-type") or "").startswith("application/json"))
+
+    t0 = time.monotonic()
+    r = raw(port, head + "Content-Length: 104857600\r\n\r\n")
+    t.check(json_error(r, 413) and time.monotonic() - t0 < 2 * FACTOR,
+            "C6: 100 MiB announced, nothing sent: a JSON 413 at once", r.short())
+    t0 = time.monotonic()
+    r = raw(port, head + "Content-Length: 10\r\n\r\n{\"t", timeout=20)
+    took = time.monotonic() - t0
+    t.check(json_error(r, 408) and 1.5 < took < 10 * FACTOR,
+            "C7: a silent body: a JSON 408 at the body deadline (2 s here)", (took, r.short()))
+    r = raw(port, head + "Content-Length: 10\r\n\r\n{\"t", shut=True)
+    t.check(r.status == 400, "C3: a body shorter than announced, then EOF: 400", r.short())
+    r = request_safe(port, "GET", SCRIPT + "/epochs")
+    t.check(json_error(r, 503) and r.header("retry-after") == "1",
+            "C12: an unreachable store: the CGI's JSON 503 + Retry-After", r.short())
+    with open(os.path.join(root, "logs", "error.log"), errors="replace") as fp:
+        lines = [l for l in fp if "epochreg.cgi: cannot open the store (EPOCHREG_DB)" in l]
+    t.check(len(lines) == 1, "C12: ... and one line in Apache's error log", lines)
+
+
 def stores(t, backend):
     """(the CGI's store URI for SetEnv, the daemon's): fresh and empty, the
     CGI's already migrated (the CGI never migrates PostgreSQL)."""
@@ -256,6 +335,13 @@ def main(t, backend):
     t.check(r.status == 201 and r.json().get("tag") == "chunked",
             "C2: a chunked body is read to its end: 201 with the tag", r.short())
 
+    # C4: CONTENT_LENGTH=2 and more bytes behind it: the CGI reads exactly 2.
+    r = raw(port, "POST %s/epochs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Authorization: Bearer %s\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}{\"tag\":1}"
+            % (SCRIPT, TOKEN))
+    t.check(r.status == 201 and r.json().get("tag") is None,
+            "C4: Content-Length 2 with more bytes behind: the 2 bytes register (201)", r.short())
+
     # C13: a Proxy: header (HTTP_PROXY under a naive server) goes nowhere.
     tport, seen, stop = trap_listener()
     r = request_safe(port, "POST", SCRIPT + "/epochs",
@@ -282,6 +368,8 @@ if __name__ == "__main__":
 
     def run(t):
         main(t, which)
+        if which == "sqlite":  # its store is unreachable either way
+            deployment(t, os.environ.get("EPOCHREG_CGI", ""))
         if which == "postgres":
             unmigrated(t, os.environ.get("EPOCHREG_CGI", ""))
     Test("cgi.apache_" + which).run(run)
