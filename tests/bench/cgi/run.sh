@@ -10,6 +10,9 @@
 #             exec, a 16-byte JSON answer)
 #   post_sq   POST /epochs ({"tag":...}) through epochreg.cgi on SQLite
 #   get_sq    GET /epochs?limit=100 on SQLite
+#   post_ref  POST through bench_sqlite_cgi (sqlite_cgi.c) on the same SQLite
+#             file: one durable INSERT per process without epochreg, the
+#             second reference (what opening SQLite and committing costs)
 #   post_pg   POST /epochs on a private, durable PostgreSQL (fsync on,
 #             synchronous_commit on; tests/fixtures/pg.sh)
 #   get_pg    GET /epochs?limit=100 on PostgreSQL
@@ -52,7 +55,7 @@ die() {
     exit 1
 }
 cleanup() {
-    for s in empty sq pg; do
+    for s in empty sq ref pg; do
         bash "$top/tests/fixtures/apache.sh" stop "$work/ap-$s" >/dev/null 2>&1 || true
     done
     [ -d "$work/pg" ] && bash "$top/tests/fixtures/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
@@ -70,13 +73,14 @@ if [ "$smoke" != 1 ]; then
     else
         cmake -S "$top" -B "$build" -DEPOCHREG_BUILD_CLI=ON >&2 # the CLI migrates PostgreSQL
     fi
-    cmake --build "$build" -j2 --target epochreg_cgi bench_empty_cgi epochreg_cli >&2
+    cmake --build "$build" -j2 --target epochreg_cgi bench_empty_cgi bench_sqlite_cgi epochreg_cli >&2
 fi
 command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
 cgi=${BENCH_CGI:-$build/frontends/cgi/epochreg.cgi}
 empty=${BENCH_EMPTY_CGI:-$build/tests/bench/cgi/bench_empty_cgi}
+sqref=${BENCH_SQLITE_CGI:-$build/tests/bench/cgi/bench_sqlite_cgi}
 cli=${BENCH_CLI:-$build/frontends/cli/epochreg}
-for b in "$cgi" "$empty" "$cli"; do
+for b in "$cgi" "$empty" "$sqref" "$cli"; do
     [ -x "$b" ] || die "$b is not executable"
 done
 
@@ -84,7 +88,8 @@ done
 source "$here/../common.sh" # field, median
 
 # ---- servers ----
-configs=(empty post_sq get_sq)
+ref_tag="cgi-ref-$$" # sqlite_cgi.c writes one fixed tag: its runs count the difference
+configs=(empty post_sq get_sq post_ref)
 start_apache() { # start_apache NAME BINARY [VAR=VALUE ...]
     local name=$1 bin=$2
     shift 2
@@ -94,6 +99,7 @@ start_apache() { # start_apache NAME BINARY [VAR=VALUE ...]
 start_apache empty "$empty"
 start_apache sq "$cgi" "EPOCHREG_DB=sqlite:@ROOT@/data/bench.db" EPOCHREG_NODE=bench
 sq_file=$(cat "$work/ap-sq/root")/data/bench.db
+start_apache ref "$sqref" "BENCH_SQLITE_DB=$sq_file" "BENCH_SQLITE_TAG=$ref_tag"
 if [ "$smoke" != 1 ]; then
     bash "$top/tests/fixtures/pg.sh" start "$work/pg" on >&2 || die "PostgreSQL did not start"
     pg_ci=$(cat "$work/pg/conninfo")
@@ -117,6 +123,7 @@ url_of() { # url_of CONFIG
     post_sq) echo "$(cat "$work/ap-sq/url")/epochs" ;;
     get_sq) echo "$(cat "$work/ap-sq/url")/epochs?limit=100" ;;
     post_pg) echo "$(cat "$work/ap-pg/url")/epochs" ;;
+    post_ref) echo "$(cat "$work/ap-ref/url")/epochs" ;;
     get_pg) echo "$(cat "$work/ap-pg/url")/epochs?limit=100" ;;
     esac
 }
@@ -141,6 +148,7 @@ for r in $(seq 1 "$rounds"); do
         n=$((n + 1))
         url=$(url_of "$c")
         tag="cgi-$c-r$r-$$"
+        [ "$c" = post_ref ] && ref_before=$(count_rows sq "$ref_tag")
         if [[ $c == post_* ]]; then
             out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency --timeout 10s \
                 -s "$top/tests/bench/http/post.lua" "$url" -- "$tag" 2>&1) || die "wrk failed: $out"
@@ -158,7 +166,11 @@ for r in $(seq 1 "$rounds"); do
             store=${c#post_}
             acked=$(field requests "$tally")
             sleep 0.5
-            tagged=$(count_rows "$store" "$tag")
+            if [ "$c" = post_ref ]; then
+                tagged=$(($(count_rows sq "$ref_tag") - ref_before))
+            else
+                tagged=$(count_rows "$store" "$tag")
+            fi
             extra="rows_tagged=$tagged"
             if [ "$tagged" -lt "$acked" ] || [ "$tagged" -gt $((acked + conns)) ]; then
                 status=FAILED reason="${reason:+$reason,}count:${acked}_acknowledged_${tagged}_stored"
@@ -177,6 +189,7 @@ label() {
     empty) echo "empty C CGI program: GET (the floor)" ;;
     post_sq) echo "epochreg.cgi + SQLite: POST /epochs" ;;
     get_sq) echo "epochreg.cgi + SQLite: GET /epochs?limit=100" ;;
+    post_ref) echo "reference: one SQLite INSERT per process, no epochreg (sqlite_cgi.c)" ;;
     post_pg) echo "epochreg.cgi + PostgreSQL: POST /epochs" ;;
     get_pg) echo "epochreg.cgi + PostgreSQL: GET /epochs?limit=100" ;;
     esac
@@ -202,6 +215,8 @@ report() {
     ratio=$(awk -v a="$(med post_sq rps)" -v b="$floor" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print 0 }')
     verdict=$(awk -v r="$ratio" 'BEGIN{ print (r >= 0.5 ? "PASS" : "MISS") }')
     echo "Target: a registration on SQLite costs at most twice the floor (POST req/s ≥ 0.5 × the empty CGI's): **$verdict**, $ratio."
+    echo
+    echo "epochreg.cgi POST against the reference (one SQLite INSERT per process, no epochreg): $(awk -v a="$(med post_sq rps)" -v b="$(med post_ref rps)" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }') (1.00 = as cheap as the least a CGI can do on SQLite)."
     echo
     echo "Count-back of every POST run: rows with the run's tag between wrk's completed responses and that + $conns; $(grep -c ' config=post_.* status=ok ' "$raw" || true) held, $(grep -c ' config=post_.* status=FAILED' "$raw" || true) failed."
     echo
