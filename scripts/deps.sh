@@ -12,6 +12,7 @@ packages=(
     check libsubunit-dev                # unit tests (Debian's Check needs subunit)
     postgresql-15 postgresql-client-15  # a private PostgreSQL for tests and benchmarks
     apache2                             # a private Apache 2.4 for the CGI tests
+    pgbouncer                           # the CGI tests: epochreg.cgi through pgbouncer (session pooling)
     sqlite3 valgrind clang-format       # test tooling
 )
 

@@ -48,6 +48,7 @@ from framing import j_cases, q_cases  # noqa: E402
 
 FIXTURE = os.path.join(HERE, "..", "fixtures", "apache.sh")
 DEPLOY_CONF = os.path.join(HERE, "conf", "deploy.conf")
+PGBOUNCER = os.path.join(HERE, "..", "fixtures", "pgbouncer.sh")
 EXAMPLE_CONF = os.path.join(HERE, "..", "..", "examples", "apache", "epochreg.conf")
 SCRIPT = "/cgi-bin/epochreg.cgi"
 TOKEN = "apache-test-token-0123456789"
@@ -288,6 +289,43 @@ def deployment(t, cgi):
     t.check(len(lines) == 1, "C12: ... and one line in Apache's error log", lines)
 
 
+def via_pgbouncer(t, cgi, cgi_db):
+    """The README's pgbouncer setup (tests/fixtures/pgbouncer.sh: session
+    pooling, DISCARD ALL) between the CGI and PostgreSQL: requests in a row
+    reuse one server connection, and the statements the request before
+    prepared on it must not clash with the next one's."""
+    state = t.path("pgbouncer")
+    r = subprocess.run(["bash", PGBOUNCER, "start", state, os.environ.get("EPOCHREG_TEST_PG_DIR", "")],
+                       capture_output=True, text=True)
+    t.cleanups.append(lambda: subprocess.run(["bash", PGBOUNCER, "stop", state], check=False))
+    if r.returncode != 0:
+        t.fatal("pgbouncer.sh start failed: %s %s" % (r.stdout, r.stderr))
+    dbname = re.search(r"dbname=(\S+)", cgi_db).group(1)
+    via = open(os.path.join(state, "conninfo")).read().strip() + " dbname=" + dbname
+    ap = t.path("apache-pgbouncer")
+    r = subprocess.run(["bash", FIXTURE, "start", ap, cgi, "EPOCHREG_DB=" + via],
+                       capture_output=True, text=True)
+    t.cleanups.append(lambda: subprocess.run(["bash", FIXTURE, "stop", ap], check=False))
+    if r.returncode != 0:
+        t.fatal("apache.sh start (via pgbouncer) failed: %s %s" % (r.stdout, r.stderr))
+    port = int(open(os.path.join(ap, "port")).read())
+    ids = []
+    for _ in range(4):
+        r = request_safe(port, "POST", SCRIPT + "/epochs", [JSON], b'{"tag":"pgbouncer"}')
+        if t.check(r.status == 201, "via pgbouncer: POST /epochs 201", r.short()):
+            ids.append(r.json()["id"])
+    t.check(len(ids) == 4 and ids == sorted(set(ids)), "via pgbouncer: four records, ids increasing", ids)
+    r = request_safe(port, "GET", SCRIPT + "/epochs?tag=pgbouncer&order=asc")
+    t.check(r.status == 200 and [x["id"] for x in r.json()["items"]] == ids,
+            "via pgbouncer: the list has them", r.short())
+    q = subprocess.run(["psql", "-XAtq", "-d", shared_pg(t) + " dbname=postgres", "-c",
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'" % dbname],
+                       capture_output=True, text=True)
+    t.check(q.returncode == 0 and int(q.stdout.strip() or 0) >= 1,
+            "via pgbouncer: a server connection outlives the CGI processes (pooled)",
+            (q.stdout, q.stderr))
+
+
 def stores(t, backend):
     """(the CGI's store URI for SetEnv, the daemon's): fresh and empty, the
     CGI's already migrated (the CGI never migrates PostgreSQL)."""
@@ -327,6 +365,7 @@ def main(t, backend):
     if not os.access(cgi, os.X_OK):
         t.fatal("EPOCHREG_CGI does not name epochreg.cgi (%r)" % cgi)
     cgi_db, daemon_db = stores(t, backend)
+    t.cgi_db = cgi_db
     state = t.path("apache")
     tokens_d = t.path("tokens")
     with open(tokens_d, "w") as fp:
@@ -417,4 +456,5 @@ if __name__ == "__main__":
             deployment(t, os.environ.get("EPOCHREG_CGI", ""))
         if which == "postgres":
             unmigrated(t, os.environ.get("EPOCHREG_CGI", ""))
+            via_pgbouncer(t, os.environ.get("EPOCHREG_CGI", ""), t.cgi_db)
     Test("cgi.apache_" + which).run(run)

@@ -16,6 +16,8 @@
 #   post_pg   POST /epochs on a private, durable PostgreSQL (fsync on,
 #             synchronous_commit on; tests/fixtures/pg.sh)
 #   get_pg    GET /epochs?limit=100 on PostgreSQL
+#   post_pgb, get_pgb  the same through pgbouncer (tests/fixtures/pgbouncer.sh:
+#             session pooling, as the README recommends for CGI sites)
 # Target (issue 4): a registration costs no more than twice the floor on
 # SQLite, i.e. post_sq req/s >= 0.5 x empty req/s, as medians of one run.
 #
@@ -55,9 +57,10 @@ die() {
     exit 1
 }
 cleanup() {
-    for s in empty sq ref pg; do
+    for s in empty sq ref pg pgb; do
         bash "$top/tests/fixtures/apache.sh" stop "$work/ap-$s" >/dev/null 2>&1 || true
     done
+    [ -d "$work/pgb" ] && bash "$top/tests/fixtures/pgbouncer.sh" stop "$work/pgb" >/dev/null 2>&1 || true
     [ -d "$work/pg" ] && bash "$top/tests/fixtures/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -107,7 +110,9 @@ if [ "$smoke" != 1 ]; then
     pg_db="$pg_ci dbname=epochcgi"
     "$cli" --db "$pg_db" migrate >&2 || die "epochreg migrate failed"
     start_apache pg "$cgi" "EPOCHREG_DB=$pg_db" EPOCHREG_NODE=bench
-    configs+=(post_pg get_pg)
+    bash "$top/tests/fixtures/pgbouncer.sh" start "$work/pgb" "$work/pg" >&2 || die "pgbouncer did not start"
+    start_apache pgb "$cgi" "EPOCHREG_DB=$(cat "$work/pgb/conninfo") dbname=epochcgi" EPOCHREG_NODE=bench
+    configs+=(post_pg get_pg post_pgb get_pgb)
 fi
 
 count_rows() { # count_rows sq|pg TAG
@@ -124,6 +129,8 @@ url_of() { # url_of CONFIG
     get_sq) echo "$(cat "$work/ap-sq/url")/epochs?limit=100" ;;
     post_pg) echo "$(cat "$work/ap-pg/url")/epochs" ;;
     post_ref) echo "$(cat "$work/ap-ref/url")/epochs" ;;
+    post_pgb) echo "$(cat "$work/ap-pgb/url")/epochs" ;;
+    get_pgb) echo "$(cat "$work/ap-pgb/url")/epochs?limit=100" ;;
     get_pg) echo "$(cat "$work/ap-pg/url")/epochs?limit=100" ;;
     esac
 }
@@ -168,6 +175,8 @@ for r in $(seq 1 "$rounds"); do
             sleep 0.5
             if [ "$c" = post_ref ]; then
                 tagged=$(($(count_rows sq "$ref_tag") - ref_before))
+            elif [ "$c" = post_pgb ]; then
+                tagged=$(count_rows pg "$tag")
             else
                 tagged=$(count_rows "$store" "$tag")
             fi
@@ -190,6 +199,8 @@ label() {
     post_sq) echo "epochreg.cgi + SQLite: POST /epochs" ;;
     get_sq) echo "epochreg.cgi + SQLite: GET /epochs?limit=100" ;;
     post_ref) echo "reference: one SQLite INSERT per process, no epochreg (sqlite_cgi.c)" ;;
+    post_pgb) echo "epochreg.cgi + pgbouncer + PostgreSQL: POST /epochs" ;;
+    get_pgb) echo "epochreg.cgi + pgbouncer + PostgreSQL: GET /epochs?limit=100" ;;
     post_pg) echo "epochreg.cgi + PostgreSQL: POST /epochs" ;;
     get_pg) echo "epochreg.cgi + PostgreSQL: GET /epochs?limit=100" ;;
     esac
