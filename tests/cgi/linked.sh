@@ -3,8 +3,9 @@
 # request, so each library is paid for every time; README, "CGI benchmark").
 #   - never libpq or libcrypto (loaded only for a PostgreSQL store /
 #     not used at all): ~3.5 ms and ~0.5 ms per start when they were linked;
-#   - with EPOCHREG_CGI_STATIC=ON, nothing but libc and libm: libepochreg,
-#     SQLite and jansson are linked in.
+#   - with EPOCHREG_CGI_STATIC=ON, nothing but libc and libm (and, in the
+#     sanitizer build, its runtimes): libepochreg, SQLite and jansson are
+#     linked in.
 # usage: linked.sh CGI_BINARY STATIC(ON|OFF)
 set -euo pipefail
 cgi=$1 static=$2
@@ -30,6 +31,7 @@ if [ "${static^^}" = ON ]; then
     for lib in $needed; do
         case $lib in
         libc.so.6 | libm.so.6 | ld-linux*) ;;
+        libasan.so* | libubsan.so*) ;; # the sanitizer build's runtimes
         *)
             echo "cgi.linked: FAIL: EPOCHREG_CGI_STATIC=ON, but epochreg.cgi needs $lib"
             fail=1
