@@ -254,8 +254,10 @@ def deployment(t, cgi):
     with open(DEPLOY_CONF) as fp, open(extra, "w") as out:
         out.write(fp.read() + block)
     state = t.path("apache-deploy")
+    # An unreachable store in any build: a SQLite file in a directory that
+    # does not exist (503, as for a PostgreSQL server that is down).
     r = subprocess.run(["bash", FIXTURE, "start", state, cgi,
-                        "EPOCHREG_DB=postgresql://127.0.0.1:1/none?connect_timeout=2"],
+                        "EPOCHREG_DB=sqlite:@ROOT@/no-such-directory/x.db"],
                        capture_output=True, text=True,
                        env=dict(os.environ, APACHE_EXTRA_CONF=extra))
     t.cleanups.append(lambda: subprocess.run(["bash", FIXTURE, "stop", state], check=False))
