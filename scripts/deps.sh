@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config    # compilers (gcc, g++), CMake, pkg-config
     libsqlite3-dev libpq-dev            # the backends
+    zlib1g-dev                          # -lz: sqlite3.pc's Libs.private, for static links of libepochreg.a
     libjansson-dev                      # JSON for the front ends
     libevent-dev libssl-dev             # epochregd: evhttp, HTTPS
     curl openssl python3                # daemon tests: a real client, certificates, raw sockets

@@ -155,10 +155,41 @@ static int line_token(const char *line, size_t n, const char **tok, size_t *tok_
     return 0;
 }
 
+/*
+ * Walks the lines of a token file: validates each and counts the tokens
+ * into *count; with tokens not NULL, also stores them (room for *count).
+ */
+static int parse_tokens(padded_token *tokens, size_t *count, const char *text, size_t len,
+                        const char *path, epoch_error *err)
+{
+    size_t lines = 0, n = 0;
+    for (size_t pos = 0; pos < len;) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        const char *tok;
+        size_t tok_len;
+        lines++;
+        if (line_token(text + pos, end - pos, &tok, &tok_len) < 0)
+            /* The line number only: the line may be a token with a typo. */
+            return epoch_error_set(err, EPOCH_EINVAL, AUTH_ORIGIN, NULL,
+                                   "token file %s: line %zu is not a token (16-256 "
+                                   "printable ASCII characters without spaces)",
+                                   path, lines);
+        if (tok_len > 0) {
+            if (tokens)
+                pad_token(&tokens[n], tok, tok_len);
+            n++;
+        }
+        pos = end + 1;
+    }
+    *count = n;
+    return 0;
+}
+
 int fe_auth_load(fe_auth **out, const char *path, int *warning, epoch_error *err)
 {
     char *text = NULL;
-    size_t len = 0, lines = 0;
+    size_t len = 0, count = 0;
     fe_auth *auth = NULL;
     int rc;
     epoch_error_clear(err);
@@ -170,45 +201,24 @@ int fe_auth_load(fe_auth **out, const char *path, int *warning, epoch_error *err
     *out = NULL;
     if ((rc = read_file(&text, &len, warning, path, err)) < 0)
         return rc;
-    /* A token is at least TOKEN_MIN bytes and a newline: this bounds them. */
-    size_t room = len / (TOKEN_MIN + 1) + 1;
-    auth = calloc(1, sizeof(*auth));
-    if (auth)
-        auth->tokens = calloc(room, sizeof(*auth->tokens));
-    if (!auth || !auth->tokens) {
-        rc = epoch_error_set(err, EPOCH_ENOMEM, AUTH_ORIGIN, NULL, "out of memory");
+    /* Counted first, so the padded copies take room for the tokens only. */
+    if ((rc = parse_tokens(NULL, &count, text, len, path, err)) < 0)
         goto out;
-    }
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - text) : len;
-        const char *tok;
-        size_t tok_len;
-        lines++;
-        if (line_token(text + pos, end - pos, &tok, &tok_len) < 0) {
-            /* The line number only: the line may be a token with a typo. */
-            rc = epoch_error_set(err, EPOCH_EINVAL, AUTH_ORIGIN, NULL,
-                                 "token file %s: line %zu is not a token (16-256 "
-                                 "printable ASCII characters without spaces)",
-                                 path, lines);
-            goto out;
-        }
-        if (tok_len > 0) {
-            if (auth->count >= room) {
-                rc = epoch_error_set(err, EPOCH_EINTERNAL, AUTH_ORIGIN, NULL,
-                                     "token file %s: more tokens than lines at line %zu",
-                                     path, lines);
-                goto out;
-            }
-            pad_token(&auth->tokens[auth->count++], tok, tok_len);
-        }
-        pos = end + 1;
-    }
-    if (auth->count == 0) {
+    if (count == 0) {
         rc = epoch_error_set(err, EPOCH_EINVAL, AUTH_ORIGIN, NULL,
                              "token file %s: holds no token", path);
         goto out;
     }
+    auth = calloc(1, sizeof(*auth));
+    if (auth)
+        auth->tokens = calloc(count, sizeof(*auth->tokens));
+    if (!auth || !auth->tokens) {
+        rc = epoch_error_set(err, EPOCH_ENOMEM, AUTH_ORIGIN, NULL, "out of memory");
+        goto out;
+    }
+    auth->count = count; /* what fe_auth_free() wipes, whatever happens next */
+    if ((rc = parse_tokens(auth->tokens, &count, text, len, path, err)) < 0)
+        goto out;
     *out = auth;
     auth = NULL;
     rc = 0;

@@ -136,7 +136,8 @@ static int pq_ready(epoch_error *err)
         return 0;
     if (pq_missing)
         return epoch_error_set(err, EPOCH_ENOTSUPPORTED, ORIGIN, NULL,
-                               "%s has no %s: epochreg needs libpq 14 or later",
+                               "%s is not a usable libpq: it has no %s (epochreg needs "
+                               "libpq 14 or later)",
                                LIBPQ_SONAME, pq_missing);
     return epoch_error_set(err, EPOCH_ENOTSUPPORTED, ORIGIN, NULL,
                            "cannot load %s (Debian package libpq5), needed for "

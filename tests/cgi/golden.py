@@ -38,7 +38,7 @@ TOKEN = "golden-token-0123456789abcdef"
 DEFAULT_DB_DIR = "/var/lib/epochreg"
 # Built with the PostgreSQL backend (CMake passes EPOCHREG_WITH_POSTGRES):
 # without it, the cases that open a postgresql: store are not this build's.
-WITH_POSTGRES = os.environ.get("EPOCHREG_TEST_WITH_POSTGRES", "1") not in ("0", "OFF", "off", "")
+WITH_POSTGRES = os.environ.get("EPOCHREG_TEST_WITH_POSTGRES", "1") != "0"  # CMake's $<BOOL:...>
 PG_CASES = {"db_unreachable", "db_unreachable_ready", "db_no_libpq"}
 
 

@@ -6,7 +6,7 @@
 #   - with EPOCHREG_CGI_STATIC=ON, nothing but libc and libm (and, in the
 #     sanitizer build, its runtimes): libepochreg, SQLite and jansson are
 #     linked in.
-# usage: linked.sh CGI_BINARY STATIC(ON|OFF)
+# usage: linked.sh CGI_BINARY STATIC(1|0)
 set -euo pipefail
 cgi=$1 static=$2
 fail=0
@@ -27,7 +27,14 @@ case " $mapped " in *" libpq.so"* | *" libcrypto.so"*)
     fail=1
     ;;
 esac
-if [ "${static^^}" = ON ]; then
+case $static in
+1 | 0) ;;
+*)
+    echo "cgi.linked: STATIC must be 1 or 0, not '$static'"
+    exit 2
+    ;;
+esac
+if [ "$static" = 1 ]; then
     for lib in $needed; do
         case $lib in
         libc.so.6 | libm.so.6 | ld-linux*) ;;

@@ -10,8 +10,9 @@
  *   missing   run with LD_LIBRARY_PATH naming a directory whose libpq.so.5
  *             is not a shared library: EPOCH_ENOTSUPPORTED naming the file
  *             and the Debian package, twice (the outcome is kept)
- *   old       the same with a libpq.so.5 that lacks the functions of libpq
- *             14: EPOCH_ENOTSUPPORTED naming the missing function
+ *   old       the same with a library named libpq.so.5 that lacks most of
+ *             libpq's functions (as one older than 14 lacks the pipeline
+ *             ones): EPOCH_ENOTSUPPORTED naming the missing function
  *
  * usage: pq_loader lazy|missing|old
  * Linked against the shared libepochreg only, never against libpq.
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
         const char *want = !strcmp(mode, "missing")
                                ? "cannot load libpq.so.5 (Debian package libpq5), needed "
                                  "for PostgreSQL stores: "
-                               : "libpq.so.5 has no PQ";
+                               : "libpq.so.5 is not a usable libpq: it has no PQ";
         for (int i = 0; i < 2; i++) {
             int rc = open_pg(&err);
             check(rc == EPOCH_ENOTSUPPORTED, "the open is EPOCH_ENOTSUPPORTED",

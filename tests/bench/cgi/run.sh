@@ -71,6 +71,10 @@ if [ "$smoke" != 1 ]; then
         log "installing wrk"
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >&2
     }
+    command -v pgbouncer >/dev/null || {
+        log "installing pgbouncer"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends pgbouncer >&2
+    }
     if [ ! -f "$build/CMakeCache.txt" ]; then
         cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEPOCHREG_BUILD_CLI=ON >&2
     else

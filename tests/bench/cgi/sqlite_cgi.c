@@ -5,8 +5,9 @@
  * BEGIN IMMEDIATE, the same INSERT as the SQLite backend (a fixed tag: the
  * count-back finds its rows by the tag BENCH_SQLITE_TAG), COMMIT, and
  * answers 201 with the id. SQLite's own busy handler (sqlite3_busy_timeout),
- * the WAL journal and synchronous=FULL the file already has (epochreg.cgi
- * created it). Linked like epochreg.cgi: SQLite statically.
+ * the WAL journal the file already has (epochreg.cgi created it) and
+ * synchronous=FULL, as epochreg sets it. Linked like epochreg.cgi: SQLite
+ * statically.
  *
  * It tells how much of epochreg.cgi's cost per registration is starting a
  * process that opens SQLite and commits one row, and how much is epochreg.
