@@ -287,10 +287,6 @@ static int read_stdin(char *buf, size_t want, size_t *got, int64_t deadline_ms)
     return BODY_OK;
 }
 
-/*
- * The request body, by CONTENT_LENGTH when given, else to EOF. *body is
- * malloc'ed (NULL for an empty body).
- */
 /* Reads and drops what the client sends, up to CGI_DRAIN_MAX bytes and
  * the deadline (the response is already out; stdout is closed first so the
  * server can finish it meanwhile). */
@@ -306,6 +302,10 @@ static void drain_stdin(int64_t deadline_ms)
     }
 }
 
+/*
+ * The request body, by CONTENT_LENGTH when given, else to EOF. *body is
+ * malloc'ed (NULL for an empty body).
+ */
 static int read_body(char **body, size_t *len, size_t limit, int64_t deadline_ms)
 {
     *body = NULL;

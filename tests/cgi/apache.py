@@ -32,7 +32,6 @@ chunked request body (Apache passes it without CONTENT_LENGTH), and a
 
 import os
 import re
-import socket
 import ssl
 import subprocess
 import sys
@@ -41,7 +40,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 
-from harness import (FACTOR, Conn, Daemon, HttpError, Response, Test, gen_cert,  # noqa: E402
+from harness import (FACTOR, Conn, Daemon, Test, exchange_safe, gen_cert,  # noqa: E402
                      mask_record_times, pg_database, request_safe, shared_pg,
                      trap_listener)
 from framing import j_cases, q_cases  # noqa: E402
@@ -218,20 +217,10 @@ def compare_battery(t, dport, aport):
 
 
 def raw(port, data, shut=False, timeout=10.0):
-    """Sends raw bytes, optionally closes the sending side, reads one answer."""
-    c = Conn(port)
-    try:
-        c.send(data.encode("latin-1"))
-        if shut:
-            c.sock.shutdown(socket.SHUT_WR)
-        return c.read_response(timeout=timeout)
-    except (HttpError, OSError) as e:
-        why = "no complete response within %.0f s: %r" % (timeout, e)
-        r = Response("HTTP/0.0 000 no response", [], b"", b"")
-        r.short = lambda: why
-        return r
-    finally:
-        c.close()
+    """Sends a raw request (text), optionally closes the sending side, reads
+    one answer (status 0 when none came)."""
+    return exchange_safe(port, data.encode("latin-1"), "a raw request", timeout=timeout,
+                         shut=shut)
 
 
 def deployment(t, cgi):

@@ -687,29 +687,44 @@ def build(method, path, headers=None, body=None, host="127.0.0.1", close=False,
     return "".join(out).encode("latin-1") + (body or b"")
 
 
-def request(port, method, path, headers=None, body=None, tls=None, timeout=10.0,
-            close=True):
-    """One request on a fresh connection."""
+def exchange(port, data, tls=None, timeout=10.0, head=False, shut=False):
+    """Raw bytes on a fresh connection (with shut, the sending side is then
+    closed), and the one response read back."""
     c = Conn(port, tls=tls, timeout=timeout)
     try:
-        c.send(build(method, path, headers, body, close=close))
-        return c.read_response(head=(method == "HEAD"), timeout=timeout)
+        c.send(data)
+        if shut:
+            c.sock.shutdown(socket.SHUT_WR)
+        return c.read_response(head=head, timeout=timeout)
     finally:
         c.close()
 
 
-def request_safe(port, method, path, headers=None, body=None, tls=None, timeout=10.0, close=True):
-    """request(), but a transport failure (timeout, reset, malformed
+def exchange_safe(port, data, what, tls=None, timeout=10.0, head=False, shut=False):
+    """exchange(), but a transport failure (timeout, reset, malformed
     response) comes back as a response with status 0 whose short() tells
-    what happened, so that a test reports it and goes on."""
+    what happened to @what, so that a test reports it and goes on."""
     try:
-        return request(port, method, path, headers, body, tls, timeout, close)
+        return exchange(port, data, tls, timeout, head, shut)
     except (HttpError, OSError) as e:
         err = e
     r = Response("HTTP/0.0 000 no response", [], b"", b"")
     r.error = err
-    r.short = lambda: "no complete response to %s %s: %s" % (method, path, err)
+    r.short = lambda: "no complete response to %s: %s" % (what, err)
     return r
+
+
+def request(port, method, path, headers=None, body=None, tls=None, timeout=10.0,
+            close=True):
+    """One request on a fresh connection."""
+    return exchange(port, build(method, path, headers, body, close=close), tls, timeout,
+                    head=(method == "HEAD"))
+
+
+def request_safe(port, method, path, headers=None, body=None, tls=None, timeout=10.0, close=True):
+    """request(), with transport failures as in exchange_safe()."""
+    return exchange_safe(port, build(method, path, headers, body, close=close),
+                         "%s %s" % (method, path), tls, timeout, head=(method == "HEAD"))
 
 
 class Client:
